@@ -1,0 +1,323 @@
+"""Typed settings with defaults and descriptions, stored as JSON in the settings table."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlmodel import select
+
+from desktop_app.core import models
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+
+
+class SettingError(ValueError):
+    """A setting value that fails validation; the message names the key and the fix."""
+
+
+def _check_hhmm(key: str, value: Any) -> None:
+    if not isinstance(value, str) or not _HHMM.match(value):
+        raise SettingError(f"{key}: {value!r} is not a time of day in HH:MM (24-hour) form")
+
+
+def _check_zone(key: str, value: Any) -> None:
+    try:
+        ZoneInfo(str(value))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingError(
+            f"{key}: {value!r} is not an IANA time zone such as America/New_York"
+        ) from None
+
+
+def _check_hours_map(key: str, value: Any) -> None:
+    """Business hours: {"mon": "08:30-17:30", ..., "sun": ""} where "" means closed."""
+    if not isinstance(value, dict):
+        raise SettingError(f"{key}: expected a table of weekday = \"HH:MM-HH:MM\"")
+    for day, span in value.items():
+        if day not in WEEKDAYS:
+            raise SettingError(f"{key}: {day!r} is not a weekday; use one of {', '.join(WEEKDAYS)}")
+        if span in ("", None):
+            continue
+        parts = str(span).split("-")
+        if len(parts) != 2:
+            raise SettingError(f"{key}.{day}: {span!r} is not a range such as 08:30-17:30")
+        for part in parts:
+            _check_hhmm(f"{key}.{day}", part.strip())
+
+
+def _check_state_windows(key: str, value: Any) -> None:
+    """Per-state quiet-hour windows: {"FL": ["08:00", "20:00"], ...}."""
+    if not isinstance(value, dict):
+        raise SettingError(f"{key}: expected a table of state = [\"HH:MM\", \"HH:MM\"]")
+    for state, window in value.items():
+        if not re.fullmatch(r"[A-Z]{2}", str(state)):
+            raise SettingError(f"{key}: {state!r} is not a two-letter US state code")
+        if not isinstance(window, (list, tuple)) or len(window) != 2:
+            raise SettingError(f"{key}.{state}: expected [start, end] such as [\"08:00\", \"20:00\"]")
+        for part in window:
+            _check_hhmm(f"{key}.{state}", part)
+
+
+@dataclass(frozen=True)
+class SettingDef:
+    key: str
+    type: type
+    default: Any
+    description: str
+    env: str | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[str, ...] | None = None
+    check: Callable[[str, Any], None] | None = None
+
+    def validate(self, value: Any) -> Any:
+        """Return the value converted to this setting's type, or raise SettingError."""
+        if self.type is bool:
+            if not isinstance(value, bool):
+                raise SettingError(f"{self.key}: expected true or false, got {value!r}")
+        elif self.type is int:
+            if isinstance(value, bool) or not isinstance(value, int):
+                if isinstance(value, float) and value.is_integer():
+                    value = int(value)
+                else:
+                    raise SettingError(f"{self.key}: expected a whole number, got {value!r}")
+        elif self.type is float:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise SettingError(f"{self.key}: expected a number, got {value!r}")
+            value = float(value)
+        elif self.type is str:
+            if not isinstance(value, str):
+                raise SettingError(f"{self.key}: expected text, got {value!r}")
+        elif self.type is list:
+            if not isinstance(value, list):
+                raise SettingError(f"{self.key}: expected a list, got {value!r}")
+        elif self.type is dict:
+            if not isinstance(value, dict):
+                raise SettingError(f"{self.key}: expected a table, got {value!r}")
+        if self.minimum is not None and value < self.minimum:
+            raise SettingError(f"{self.key}: {value!r} is below the minimum {self.minimum:g}")
+        if self.maximum is not None and value > self.maximum:
+            raise SettingError(f"{self.key}: {value!r} is above the maximum {self.maximum:g}")
+        if self.choices is not None and value not in self.choices:
+            raise SettingError(f"{self.key}: {value!r} is not one of {', '.join(self.choices)}")
+        if self.check is not None:
+            self.check(self.key, value)
+        return value
+
+
+DEFAULT_BUSINESS_HOURS = {
+    "mon": "08:30-17:30", "tue": "08:30-17:30", "wed": "08:30-17:30",
+    "thu": "08:30-17:30", "fri": "08:30-17:30", "sat": "", "sun": "",
+}
+
+# Offsets are minutes after the missed call; SPEC defaults: SMS now, drop +1 h, email +4 h,
+# SMS +24 h, nurture +3 d and +7 d.
+DEFAULT_SEQUENCES = {
+    "inquiry": [
+        {"name": "first_text", "channel": "sms", "template": "first_text", "offset_minutes": 0},
+        {"name": "voicemail_drop", "channel": "voicemail", "template": "voicemail_drop", "offset_minutes": 60},
+        {"name": "email_4h", "channel": "email", "template": "email_4h", "offset_minutes": 240},
+        {"name": "sms_24h", "channel": "sms", "template": "sms_24h", "offset_minutes": 1440},
+        {"name": "nurture_3d", "channel": "sms", "template": "nurture_3d", "offset_minutes": 4320},
+        {"name": "nurture_7d", "channel": "email", "template": "nurture_7d", "offset_minutes": 10080},
+    ],
+    "hot": [
+        {"name": "first_text", "channel": "sms", "template": "first_text", "offset_minutes": 0},
+        {"name": "voicemail_drop", "channel": "voicemail", "template": "voicemail_drop", "offset_minutes": 60},
+        {"name": "email_4h", "channel": "email", "template": "email_4h", "offset_minutes": 240},
+        {"name": "sms_24h", "channel": "sms", "template": "sms_24h", "offset_minutes": 1440},
+        {"name": "nurture_3d", "channel": "sms", "template": "nurture_3d", "offset_minutes": 4320},
+        {"name": "nurture_7d", "channel": "email", "template": "nurture_7d", "offset_minutes": 10080},
+    ],
+    "accidental": [
+        {"name": "email_4h", "channel": "email", "template": "email_4h", "offset_minutes": 240},
+    ],
+}
+
+
+def _check_sequences(key: str, value: Any) -> None:
+    if not isinstance(value, dict):
+        raise SettingError(f"{key}: expected a table with accidental, inquiry and hot")
+    for intent, steps in value.items():
+        if intent not in models.INTENTS:
+            raise SettingError(f"{key}: {intent!r} is not an intent; use accidental, inquiry or hot")
+        if not isinstance(steps, list):
+            raise SettingError(f"{key}.{intent}: expected a list of steps")
+        names = set()
+        for i, step in enumerate(steps):
+            where = f"{key}.{intent}[{i}]"
+            if not isinstance(step, dict):
+                raise SettingError(f"{where}: expected a table with name, channel, template, offset_minutes")
+            for field_name in ("name", "channel", "template", "offset_minutes"):
+                if field_name not in step:
+                    raise SettingError(f"{where}: missing {field_name}")
+            if step["channel"] not in ("sms", "voicemail", "email"):
+                raise SettingError(f"{where}.channel: {step['channel']!r} is not sms, voicemail or email")
+            offset = step["offset_minutes"]
+            if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+                raise SettingError(f"{where}.offset_minutes: expected a whole number of minutes >= 0")
+            if step["name"] in names:
+                raise SettingError(f"{where}.name: {step['name']!r} appears twice")
+            names.add(step["name"])
+
+
+_DEFS = [
+    SettingDef("brokerage.name", str, "", "Brokerage name used in texts and emails.",
+               env="MCD_BROKERAGE_NAME"),
+    SettingDef("brokerage.callback_number", str, "",
+               "Number borrowers are asked to call back; empty means the number they dialed.",
+               env="MCD_CALLBACK_NUMBER"),
+    SettingDef("brokerage.time_zone", str, "America/New_York",
+               "The office's IANA time zone; also the fallback for borrowers whose zone is unknown.",
+               check=_check_zone),
+    SettingDef("brokerage.business_hours", dict, DEFAULT_BUSINESS_HOURS,
+               "Office hours per weekday as HH:MM-HH:MM, empty for closed; outside them the first "
+               "text uses the after-hours template.", check=_check_hours_map),
+    SettingDef("voice.dial_timeout_seconds", int, 20,
+               "How long the LO's phone rings before the call counts as unanswered.",
+               minimum=5, maximum=120),
+    SettingDef("voice.after_no_answer", str, "voicemail",
+               "What an unanswered caller hears: a voicemail prompt, or a hang-up.",
+               choices=("voicemail", "hangup")),
+    SettingDef("voice.voicemail_prompt", str,
+               "Sorry we missed your call. Please leave a message after the tone, and we will "
+               "text you right away.", "Words read to a caller before the voicemail beep."),
+    SettingDef("voice.max_recording_seconds", int, 120, "Longest voicemail a caller may leave.",
+               minimum=10, maximum=600),
+    SettingDef("voice.transcribe", bool, False, "Ask Twilio to transcribe caller voicemails."),
+    SettingDef("voice.final_status_wait_seconds", int, 120,
+               "After an unanswered dial, how long to wait for the call's final status before "
+               "acting on what is known.", minimum=10, maximum=900),
+    SettingDef("intent.accidental_max_seconds", int, 3,
+               "Calls this short or shorter are accidental.", minimum=0, maximum=60),
+    SettingDef("intent.inquiry_max_seconds", int, 20,
+               "Calls up to this long are inquiries; longer calls are hot.", minimum=1, maximum=600),
+    SettingDef("intent.past_client_hot_from_seconds", int, 4,
+               "A returning past client is hot from this many seconds on.", minimum=0, maximum=600),
+    SettingDef("intent.past_client_sources", list, ["past_client"],
+               "Lead sources that mark a caller as a past client."),
+    SettingDef("tasks.due_minutes", int, 60, "Minutes after the call that the Call task is due.",
+               minimum=1, maximum=7 * 24 * 60),
+    SettingDef("sms.opt_out_line", bool, True,
+               "Add the opt-out line to the first text a borrower gets."),
+    SettingDef("sms.opt_out_line_text", str, "Reply STOP to opt out.",
+               "The opt-out line appended to the first text."),
+    SettingDef("sms.send_confirmation", bool, True,
+               "Send one confirmation text after an opt-out the carrier did not already confirm."),
+    SettingDef("sequence.steps", dict, DEFAULT_SEQUENCES,
+               "Follow-up steps per intent: name, channel, template and minutes after the call.",
+               check=_check_sequences),
+    SettingDef("sequence.catch_up_minutes", int, 120,
+               "A step that came due while the app was closed still runs if it is at most this "
+               "late; later ones are skipped.", minimum=0, maximum=7 * 24 * 60),
+    SettingDef("quiet_hours.start", str, "08:00",
+               "Earliest local time for an automated message.", check=_check_hhmm),
+    SettingDef("quiet_hours.end", str, "21:00",
+               "Latest local time for an automated message.", check=_check_hhmm),
+    SettingDef("quiet_hours.state_windows", dict, {},
+               "Stricter windows per US state, e.g. FL = [\"08:00\", \"20:00\"].",
+               check=_check_state_windows),
+    SettingDef("quiet_hours.first_reply_immediate", bool, True,
+               "The first text answering a call the borrower just made may go out during quiet hours."),
+    SettingDef("caps.per_hour", int, 1, "Most automated texts per borrower in 60 minutes.",
+               minimum=0, maximum=20),
+    SettingDef("caps.per_day", int, 3, "Most automated texts per borrower in 24 hours.",
+               minimum=0, maximum=50),
+    SettingDef("consent.first_sms_without_consent", bool, True,
+               "Allow the first text that answers a call the borrower just made without recorded consent."),
+    SettingDef("hubspot.lead_status", str, "NEW_MISSED_CALL",
+               "HubSpot lead status set on a contact after a missed call."),
+    SettingDef("email.rate_snapshot", str, "",
+               "Rate snapshot paragraph included in the 4-hour email; edit it as rates move."),
+    SettingDef("tunnel.enabled", bool, True, "Open the ngrok tunnel when the app starts."),
+    SettingDef("tunnel.region", str, "us", "ngrok region.",
+               choices=("us", "eu", "ap", "au", "sa", "jp", "in")),
+    SettingDef("ui.tray_hint_shown", bool, False,
+               "Whether the hint about closing to the tray has been shown."),
+]
+
+REGISTRY: dict[str, SettingDef] = {d.key: d for d in _DEFS}
+
+
+@dataclass
+class Settings:
+    """Reads and writes settings through the database; env variables win over stored values."""
+
+    db: Any
+    environ: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+
+    def __post_init__(self) -> None:
+        self._cache: dict[str, Any] | None = None
+        self._lock = threading.Lock()
+
+    def _load(self) -> dict[str, Any]:
+        with self._lock:
+            if self._cache is None:
+                with self.db.read() as session:
+                    rows = session.exec(select(models.Setting)).all()
+                self._cache = {}
+                for row in rows:
+                    try:
+                        self._cache[row.key] = json.loads(row.value)
+                    except json.JSONDecodeError:
+                        continue
+            return self._cache
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._cache = None
+
+    def get(self, key: str) -> Any:
+        definition = REGISTRY[key]
+        if definition.env and self.environ.get(definition.env):
+            return definition.validate(self.environ[definition.env])
+        stored = self._load()
+        if key in stored:
+            try:
+                return definition.validate(stored[key])
+            except SettingError:
+                return definition.default
+        return definition.default
+
+    def is_overridden_by_env(self, key: str) -> bool:
+        definition = REGISTRY[key]
+        return bool(definition.env and self.environ.get(definition.env))
+
+    def stored_values(self) -> dict[str, Any]:
+        return dict(self._load())
+
+    def set(self, key: str, value: Any) -> None:
+        self.set_many({key: value})
+
+    def set_many(self, values: dict[str, Any]) -> None:
+        """Validate every value first, then store them all in one transaction."""
+        checked = {}
+        for key, value in values.items():
+            if key not in REGISTRY:
+                raise SettingError(f"{key}: unknown setting")
+            checked[key] = REGISTRY[key].validate(value)
+
+        def store(uow):
+            now = datetime.now(timezone.utc)
+            for key, value in checked.items():
+                uow.session.merge(models.Setting(key=key, value=json.dumps(value), updated_at=now))
+
+        self.db.write(store)
+        self.invalidate()
+
+    def reset(self, key: str) -> None:
+        def delete(uow):
+            row = uow.session.get(models.Setting, key)
+            if row is not None:
+                uow.session.delete(row)
+
+        self.db.write(delete)
+        self.invalidate()

@@ -1,0 +1,1 @@
+"""Bundled templates, icons and styles (installed as desktop_app.resources)."""
