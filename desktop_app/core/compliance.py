@@ -1,0 +1,209 @@
+"""Opt-out keywords, the opt-out ledger and do-not-contact checks."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import Session, select
+
+from desktop_app.core import models
+
+OPT_OUT_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT",
+                           "REVOKE", "OPTOUT"})
+OPT_IN_WORDS = frozenset({"START", "YES", "UNSTOP"})
+HELP_WORDS = frozenset({"HELP", "INFO"})
+# Keywords that Twilio's default opt-out handling answers itself on long codes and toll-free
+# numbers, so the app must not send a second confirmation for them.
+CARRIER_CONFIRMED_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT",
+                                     "REVOKE", "OPTOUT", "START", "YES", "UNSTOP", "HELP", "INFO"})
+
+# Inside a sentence, these words clearly ask to stop messages.
+_STRONG_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "OPTOUT", "REVOKE"})
+# These also have everyday meanings ("cancel my appointment", "end of the month"); inside a
+# sentence they opt out only next to a word about messages or contact, or in a very short
+# message.
+_WEAK_WORDS = frozenset({"CANCEL", "END", "QUIT"})
+_MESSAGING_WORDS = frozenset({"TEXT", "TEXTS", "TEXTING", "MESSAGE", "MESSAGES", "MESSAGING",
+                              "SMS", "CONTACT", "CONTACTING", "CALLING", "CALLS", "EMAIL",
+                              "EMAILS", "SUBSCRIPTION", "LIST", "THIS", "THESE", "IT"})
+_NEGATIONS = frozenset({"DONT", "DON'T", "NOT", "NEVER", "DO NOT", "NO", "CANT", "CAN'T",
+                        "WONT", "WON'T", "DIDNT", "DIDN'T", "SHOULDNT", "SHOULDN'T"})
+_OPT_OUT_PHRASES = (
+    "REMOVE ME", "TAKE ME OFF", "DO NOT TEXT", "DONT TEXT", "DO NOT CONTACT", "DONT CONTACT",
+    "DO NOT MESSAGE", "DONT MESSAGE", "NO MORE TEXTS", "NO MORE MESSAGES", "LEAVE ME ALONE",
+    "STOP TEXTING", "STOP MESSAGING", "STOP CONTACTING", "WRONG NUMBER",
+)
+
+
+@dataclass(frozen=True)
+class Classification:
+    """What an inbound text means for compliance.
+
+    kind: opt_out, opt_in, help or reply. `flag` asks a person to read the message;
+    `keyword` is the matched word when the whole message was a keyword.
+    """
+
+    kind: str
+    flag: bool = False
+    reason: str = ""
+    keyword: str | None = None
+
+
+def _normalize(body: str) -> str:
+    text = unicodedata.normalize("NFKC", body or "").upper()
+    text = text.replace("\u2019", "'").replace("\u2018", "'")
+    return text
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[A-Z0-9']+", text)
+
+
+def keyword_of(body: str) -> str | None:
+    """The keyword a whole message amounts to, ignoring case, spaces and punctuation.
+
+    "Stop.", " STOP! ", "Opt out", "opt-out" and "stop stop" all count; "stop please" does not.
+    """
+    words = [w.replace("'", "") for w in _words(_normalize(body))]
+    if not words:
+        return None
+    joined = "".join(words)
+    if joined == "OPTOUT" or joined == "STOPALL":
+        return joined
+    candidates = set(words)
+    if len(candidates) == 1:
+        word = words[0]
+        if word in OPT_OUT_WORDS | OPT_IN_WORDS | HELP_WORDS:
+            return word
+    return None
+
+
+def _negated(words: list[str], index: int) -> bool:
+    """True when the word right before is a negation ("don't stop", "do not stop").
+
+    Only the adjacent word counts: "why won't you stop texting me" is still an opt-out.
+    """
+    if index == 0:
+        return False
+    if words[index - 1] in _NEGATIONS:
+        return True
+    return index >= 2 and f"{words[index - 2]} {words[index - 1]}" in _NEGATIONS
+
+
+def classify_inbound(body: str, opt_out_type: str | None = None) -> Classification:
+    """Decide whether an inbound text opts out, opts in, asks for help or is a plain reply."""
+    if opt_out_type:
+        kind = opt_out_type.strip().upper()
+        if kind == "STOP":
+            return Classification("opt_out", keyword=keyword_of(body) or "STOP",
+                                  reason="carrier opt-out keyword (OptOutType STOP)")
+        if kind == "START":
+            return Classification("opt_in", keyword=keyword_of(body) or "START",
+                                  reason="carrier opt-in keyword (OptOutType START)")
+        if kind == "HELP":
+            return Classification("help", keyword=keyword_of(body) or "HELP",
+                                  reason="carrier help keyword (OptOutType HELP)")
+
+    keyword = keyword_of(body)
+    if keyword in OPT_OUT_WORDS or keyword in ("OPTOUT", "STOPALL"):
+        return Classification("opt_out", keyword=keyword, reason=f"opt-out keyword {keyword}")
+    if keyword in OPT_IN_WORDS:
+        return Classification("opt_in", keyword=keyword, reason=f"opt-in keyword {keyword}")
+    if keyword in HELP_WORDS:
+        return Classification("help", keyword=keyword, reason=f"help keyword {keyword}")
+
+    text = _normalize(body)
+    words = _words(text)
+    plain = [w.replace("'", "") for w in words]
+    flat = " ".join(plain)
+    # "opt out" written as two words inside a sentence
+    for i in range(len(plain) - 1):
+        if plain[i] == "OPT" and plain[i + 1] == "OUT":
+            plain[i] = "OPTOUT"
+
+    negated_hit = None
+    for i, word in enumerate(plain):
+        if word not in _STRONG_WORDS and word not in _WEAK_WORDS:
+            continue
+        if _negated(words, i):
+            negated_hit = word
+            continue
+        if word in _STRONG_WORDS:
+            return Classification("opt_out", flag=True,
+                                   reason=f"message contains the opt-out word {word}")
+        nearby = set(plain[max(0, i - 3): i + 4])
+        if nearby & _MESSAGING_WORDS or len(plain) <= 3:
+            return Classification("opt_out", flag=True,
+                                  reason=f"message asks to {word.lower()} messages")
+        return Classification("reply", flag=True,
+                              reason=f"message contains {word} in another sense; check it")
+    for phrase in _OPT_OUT_PHRASES:
+        if phrase in flat:
+            if negated_hit is None:
+                return Classification("opt_out", flag=True,
+                                      reason=f"message says \"{phrase.lower()}\"")
+    if negated_hit is not None:
+        return Classification("reply", flag=True,
+                              reason=f"message contains {negated_hit} after a negation; "
+                                     "not treated as an opt-out")
+    return Classification("reply")
+
+
+# -- ledger ---------------------------------------------------------------------------------
+
+def record(session: Session, *, phone: str, action: str, channel: str, source: str, at: datetime,
+           text: str | None = None, flagged: bool = False, email: str | None = None
+           ) -> models.OptOutEntry:
+    entry = models.OptOutEntry(phone=phone, email=email, channel=channel, action=action,
+                               source=source, text=text, flagged=flagged, at=at)
+    session.add(entry)
+    return entry
+
+
+def opted_out(session: Session, phone: str, channel: str) -> models.OptOutEntry | None:
+    """Return the ledger entry that blocks `channel` for `phone`, or None when it is open.
+
+    The latest entry for the channel itself or for "all" decides.
+    """
+    entry = session.exec(
+        select(models.OptOutEntry)
+        .where(models.OptOutEntry.phone == phone)
+        .where(models.OptOutEntry.channel.in_((channel, "all")))
+        .order_by(models.OptOutEntry.at.desc(), models.OptOutEntry.id.desc())
+    ).first()
+    if entry is not None and entry.action == "opt_out":
+        return entry
+    return None
+
+
+def email_opted_out(session: Session, email: str) -> models.OptOutEntry | None:
+    entry = session.exec(
+        select(models.OptOutEntry)
+        .where(models.OptOutEntry.email == email.lower())
+        .order_by(models.OptOutEntry.at.desc(), models.OptOutEntry.id.desc())
+    ).first()
+    if entry is not None and entry.action == "opt_out":
+        return entry
+    return None
+
+
+def on_dnc_list(session: Session, phone: str) -> models.DncEntry | None:
+    return session.exec(select(models.DncEntry).where(models.DncEntry.phone == phone)).first()
+
+
+def block_reason(session: Session, contact: models.Contact, channel: str) -> str | None:
+    """Why no automated message may reach this contact on this channel, or None."""
+    entry = opted_out(session, contact.phone, channel)
+    if entry is not None:
+        return f"opted out ({entry.source}, {entry.at:%Y-%m-%d %H:%M} UTC)"
+    if contact.do_not_contact:
+        return "do-not-contact flag" + (f": {contact.dnc_reason}" if contact.dnc_reason else "")
+    dnc = on_dnc_list(session, contact.phone)
+    if dnc is not None:
+        return f"on the do-not-contact list ({dnc.source})"
+    if channel == "email" and contact.email and email_opted_out(session, contact.email):
+        return "email address unsubscribed"
+    return None

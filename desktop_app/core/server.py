@@ -1,0 +1,151 @@
+"""The local webhook listener: a Starlette app served by uvicorn on 127.0.0.1 in its own thread."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import threading
+from typing import Callable
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from desktop_app import __version__
+from desktop_app.core.twilio_webhooks import TwilioHooks
+
+log = logging.getLogger(__name__)
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8765
+
+# Extra routes registered by integrations: factory(context) -> list[Route].
+_EXTRA_ROUTES: list[Callable] = []
+
+
+def register_routes(factory: Callable) -> None:
+    if factory not in _EXTRA_ROUTES:
+        _EXTRA_ROUTES.append(factory)
+
+
+class ListenerError(RuntimeError):
+    """The listener could not start (port taken, permission denied)."""
+
+
+def create_app(ctx) -> Starlette:
+    twilio = TwilioHooks(ctx)
+
+    async def health(request: Request) -> Response:
+        return JSONResponse({
+            "status": "ok",
+            "version": __version__,
+            "sandbox": ctx.sandbox("twilio"),
+            "public_url": ctx.public_url(),
+            "port": ctx.listen_port,
+        })
+
+    methods = ["POST", "GET"]
+    routes = [
+        Route("/health", health, methods=["GET"]),
+        Route("/twilio/voice", twilio.voice, methods=methods),
+        Route("/twilio/dial-action", twilio.dial_action, methods=methods),
+        Route("/twilio/recording", twilio.recording, methods=methods),
+        Route("/twilio/call-status", twilio.call_status, methods=methods),
+        Route("/twilio/sms", twilio.sms, methods=methods),
+        Route("/twilio/message-status", twilio.message_status, methods=methods),
+    ]
+    for factory in _EXTRA_ROUTES:
+        routes.extend(factory(ctx))
+    return Starlette(routes=routes)
+
+
+class Listener:
+    """Runs uvicorn on its own thread and event loop, so a busy window never delays it."""
+
+    def __init__(self, app, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT):
+        if host not in ("127.0.0.1", "::1", "localhost"):
+            raise ListenerError(f"the listener only binds to the loopback address, not {host!r}")
+        self.app = app
+        self.host = "127.0.0.1" if host == "localhost" else host
+        self.requested_port = port
+        self.port: int | None = None
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._socket: socket.socket | None = None
+        self._started = threading.Event()
+        self._error: BaseException | None = None
+
+    def start(self, timeout: float = 10.0) -> int:
+        """Bind the port, start serving, and return the port bound."""
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            # No SO_REUSEADDR: a second copy of the app must fail loudly, not share the port.
+            sock.bind((self.host, self.requested_port))
+        except OSError as exc:
+            sock.close()
+            raise ListenerError(
+                f"cannot listen on {self.host}:{self.requested_port}: {exc.strerror}. "
+                "Another copy of the app may be running; close it or start with --port N."
+            ) from exc
+        sock.listen(2048)
+        sock.setblocking(False)
+        self._socket = sock
+        self.port = sock.getsockname()[1]
+        # uvicorn writes an access line whenever its logger has handlers; the app logs each
+        # webhook itself, with numbers masked.
+        logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+        config = uvicorn.Config(self.app, log_config=None, access_log=False, lifespan="off",
+                                server_header=False, date_header=False, timeout_graceful_shutdown=3,
+                                loop="asyncio", http="h11")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._serve, name="listener", daemon=True)
+        self._thread.start()
+        if not self._started.wait(timeout):
+            raise ListenerError("the listener did not start in time")
+        if self._error is not None:
+            raise ListenerError(f"the listener failed to start: {self._error}")
+        log.info("Listening on http://%s:%d", self.host, self.port)
+        return self.port
+
+    def _serve(self) -> None:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(self._serve_async())
+        except BaseException as exc:  # reported to start() or logged at stop
+            self._error = exc
+            log.exception("Listener stopped with an error")
+        finally:
+            self._started.set()
+            loop.close()
+
+    async def _serve_async(self) -> None:
+        assert self._server is not None
+        task = asyncio.ensure_future(self._server.serve(sockets=[self._socket]))
+        while not self._server.started and not task.done():
+            await asyncio.sleep(0.005)
+        self._started.set()
+        await task
+
+    @property
+    def running(self) -> bool:
+        return bool(self._thread and self._thread.is_alive())
+
+    def stop(self, timeout: float = 5.0) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                log.warning("Listener thread did not stop within %.0f s", timeout)
+        if self._socket is not None:
+            try:
+                self._socket.close()
+            except OSError:
+                pass
+        self._thread = None
+        log.info("Listener stopped")

@@ -1,0 +1,470 @@
+"""Twilio's webhooks: signature check, parameter validation, TwiML, and hand-off to the core."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from dataclasses import dataclass
+from urllib.parse import parse_qsl
+
+from starlette.requests import Request
+from starlette.responses import Response
+from twilio.request_validator import RequestValidator, get_signature_algorithm
+from twilio.twiml.messaging_response import MessagingResponse
+from twilio.twiml.voice_response import VoiceResponse
+
+from desktop_app.core import calls, messaging, models, phones
+from desktop_app.core.db import StorageError
+from desktop_app.core.ingest import BadWebhook, LogThrottle, WebhookReply, ingest, store_rejected
+from desktop_app.core.routing import forwarding_phone
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 64 * 1024
+TWIML = "text/xml; charset=utf-8"
+_SID = re.compile(r"^[A-Za-z0-9_\-:.]{2,64}$")
+DIAL_STATUSES = {"completed", "answered", "busy", "no-answer", "failed", "canceled"}
+CALL_STATUSES = {"queued", "initiated", "ringing", "in-progress", "completed", "busy",
+                 "no-answer", "failed", "canceled"}
+MESSAGE_STATUSES = {"accepted", "scheduled", "queued", "sending", "sent", "delivered",
+                    "undelivered", "failed", "read", "receiving", "received", "canceled",
+                    "partially_delivered"}
+
+
+class MultiParams:
+    """Form parameters with repeated names kept (the signature covers every value)."""
+
+    def __init__(self, pairs: list[tuple[str, str]]):
+        self.pairs = pairs
+        self._first: dict[str, str] = {}
+        for key, value in pairs:
+            self._first.setdefault(key, value)
+
+    def __iter__(self):
+        return iter(self._first)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._first
+
+    def __getitem__(self, key: str) -> str:
+        return self._first[key]
+
+    def get(self, key: str, default=None):
+        return self._first.get(key, default)
+
+    def getall(self, key: str) -> list[str]:
+        return [v for k, v in self.pairs if k == key]
+
+
+@dataclass
+class ParsedRequest:
+    params: MultiParams
+    raw: str
+    content_type: str
+
+
+_throttle = LogThrottle()
+
+
+def _client_label(request: Request) -> str:
+    client = request.client
+    return f"{client.host}:{client.port}" if client else "?"
+
+
+def _reject(request: Request, status: int, reason: str) -> Response:
+    allowed, suppressed = _throttle.allow(f"{request.url.path}:{status}")
+    if allowed:
+        extra = f" ({suppressed} similar lines suppressed)" if suppressed else ""
+        log.warning("Rejected %s %s from %s: HTTP %d, %s%s", request.method,
+                    request.url.path, _client_label(request), status, reason, extra)
+    return Response(reason + "\n", status_code=status, media_type="text/plain")
+
+
+def signing_url(ctx, request: Request) -> str:
+    """The URL Twilio signed: the public base URL plus the path and query as received."""
+    raw_path = request.scope.get("raw_path") or request.url.path.encode()
+    path = raw_path.decode("latin-1")
+    query = request.scope.get("query_string", b"").decode("latin-1")
+    tail = path + (f"?{query}" if query else "")
+    base = ctx.public_url()
+    if base:
+        return base + tail
+    proto = request.headers.get("x-forwarded-proto", request.url.scheme).split(",")[0].strip()
+    host = request.headers.get("x-forwarded-host") or request.headers.get("host") or \
+        f"127.0.0.1:{ctx.listen_port}"
+    return f"{proto}://{host.split(',')[0].strip()}{tail}"
+
+
+async def read_request(ctx, request: Request) -> ParsedRequest | Response:
+    """Read, decode and authenticate a Twilio request, or return the error response."""
+    length = request.headers.get("content-length")
+    if length is not None:
+        if not length.isdigit():
+            return _reject(request, 400, "invalid Content-Length header")
+        if int(length) > MAX_BODY_BYTES:
+            return _reject(request, 413, f"body larger than {MAX_BODY_BYTES} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            return _reject(request, 413, f"body larger than {MAX_BODY_BYTES} bytes")
+        chunks.append(chunk)
+    body_bytes = b"".join(chunks)
+    try:
+        raw = body_bytes.decode("utf-8")
+    except UnicodeDecodeError:
+        return _reject(request, 400, "body is not valid UTF-8")
+
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    signature = request.headers.get("x-twilio-signature")
+    if not signature:
+        return _reject(request, 403, "missing X-Twilio-Signature header")
+    url = signing_url(ctx, request)
+    algorithm = get_signature_algorithm(request.headers.get("x-twilio-webhooks-signature-settings"))
+    validator = RequestValidator(ctx.twilio_signing_key())
+
+    if request.method == "GET":
+        pairs = parse_qsl(request.scope.get("query_string", b"").decode("latin-1"),
+                          keep_blank_values=True)
+        valid = validator.validate(url, {}, signature, algorithm)
+        params = MultiParams(pairs)
+    elif content_type == "application/json":
+        if "bodySHA256=" not in url:
+            return _reject(request, 400, "JSON body without a bodySHA256 query parameter")
+        valid = validator.validate(url, raw, signature, algorithm)
+        try:
+            data = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            return _reject(request, 400, f"invalid JSON body: {exc.msg}") if valid else \
+                _reject(request, 403, "invalid X-Twilio-Signature")
+        pairs = [(str(k), str(v)) for k, v in data.items()] if isinstance(data, dict) else []
+        params = MultiParams(pairs)
+    elif content_type in ("application/x-www-form-urlencoded", ""):
+        try:
+            pairs = parse_qsl(raw, keep_blank_values=True, strict_parsing=False,
+                              encoding="utf-8", errors="strict")
+        except (UnicodeDecodeError, ValueError) as exc:
+            return _reject(request, 400, f"form body cannot be decoded: {exc}")
+        params = MultiParams(pairs)
+        valid = validator.validate(url, params, signature, algorithm)
+    else:
+        return _reject(request, 415, f"unsupported Content-Type {content_type!r}; "
+                                     "Twilio sends application/x-www-form-urlencoded")
+    if not valid:
+        return _reject(request, 403, f"invalid X-Twilio-Signature for {url}")
+    return ParsedRequest(params=params, raw=raw, content_type=content_type)
+
+
+def _require(params: MultiParams, *names: str) -> dict[str, str]:
+    values = {}
+    missing = [n for n in names if not (params.get(n) or "").strip()]
+    if missing:
+        raise BadWebhook(f"missing required parameter{'s' if len(missing) > 1 else ''}: "
+                         + ", ".join(missing))
+    for name in names:
+        values[name] = params[name].strip()
+    return values
+
+
+def _sid(params: MultiParams, *names: str) -> str:
+    for name in names:
+        value = (params.get(name) or "").strip()
+        if value:
+            if not _SID.match(value):
+                raise BadWebhook(f"{name} {value[:70]!r} is not a valid identifier")
+            return value
+    raise BadWebhook(f"missing required parameter: {names[0]}")
+
+
+def _duration(params: MultiParams, name: str) -> int | None:
+    value = (params.get(name) or "").strip()
+    if not value:
+        return None
+    if not value.isdigit() or len(value) > 7:
+        raise BadWebhook(f"{name} {value[:20]!r} is not a whole number of seconds")
+    return int(value)
+
+
+def _twiml(response) -> WebhookReply:
+    return WebhookReply(200, str(response), TWIML)
+
+
+def voicemail_twiml(ctx) -> VoiceResponse:
+    response = VoiceResponse()
+    if ctx.settings.get("voice.after_no_answer") == "hangup":
+        response.hangup()
+        return response
+    response.say(ctx.settings.get("voice.voicemail_prompt"))
+    transcribe = ctx.settings.get("voice.transcribe")
+    record_args = {
+        "max_length": ctx.settings.get("voice.max_recording_seconds"),
+        "play_beep": True,
+        "action": "recording",
+        "recording_status_callback": "recording",
+        "recording_status_callback_event": "completed",
+    }
+    if transcribe:
+        record_args["transcribe"] = True
+        record_args["transcribe_callback"] = "recording"
+    response.record(**record_args)
+    response.hangup()
+    return response
+
+
+class TwilioHooks:
+    """The /twilio/* endpoints. Each runs its work in the database writer thread."""
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+
+    async def _run(self, request: Request, parsed: ParsedRequest, endpoint: str,
+                   dedup_key: str | None, handler) -> Response:
+        ctx = self.ctx
+
+        def work():
+            return ingest(ctx, provider="twilio", endpoint=endpoint, body=parsed.raw,
+                          content_type=parsed.content_type, dedup_key=dedup_key, handler=handler)
+
+        try:
+            reply = await asyncio.wrap_future(ctx.db.run_in_writer(work))
+        except BadWebhook as exc:
+            return _reject(request, 400, str(exc))
+        except StorageError as exc:
+            log.error("Could not store %s webhook: %s", endpoint, exc)
+            return Response("storage unavailable, retry later\n", status_code=503,
+                            headers={"Retry-After": "5"}, media_type="text/plain")
+        except Exception:
+            log.exception("Handling %s webhook failed", endpoint)
+            return Response("internal error; the event was stored\n", status_code=500,
+                            media_type="text/plain")
+        if reply.note:
+            log.info("%s %s", endpoint, reply.note)
+        return Response(reply.body, status_code=reply.status, media_type=reply.content_type,
+                        headers=reply.headers)
+
+    async def _parse(self, request: Request) -> ParsedRequest | Response:
+        return await read_request(self.ctx, request)
+
+    async def _bad(self, request: Request, parsed: ParsedRequest, endpoint: str,
+                   exc: BadWebhook) -> Response:
+        def work():
+            store_rejected(self.ctx, provider="twilio", endpoint=endpoint, body=parsed.raw,
+                           content_type=parsed.content_type, status=400, reason=str(exc))
+
+        try:
+            await asyncio.wrap_future(self.ctx.db.run_in_writer(work))
+        except StorageError:
+            pass
+        return _reject(request, 400, str(exc))
+
+    # -- voice ----------------------------------------------------------------------------
+
+    async def voice(self, request: Request) -> Response:
+        parsed = await self._parse(request)
+        if isinstance(parsed, Response):
+            return parsed
+        p = parsed.params
+        try:
+            call_sid = _sid(p, "CallSid")
+            dialed_raw = _require(p, "To")["To"]
+        except BadWebhook as exc:
+            return await self._bad(request, parsed, "voice", exc)
+        caller_raw = p.get("From") or p.get("Caller") or ""
+        direction = (p.get("Direction") or "inbound").strip().lower()
+        ctx = self.ctx
+
+        def handle(uow, duplicate: bool) -> WebhookReply:
+            now = ctx.clock.now()
+            call, created = calls.ensure_call(uow, "twilio", call_sid, caller_raw, dialed_raw, now,
+                                              direction)
+            if created:
+                assignment = forwarding_phone(uow.session, call.dialed, now)
+                call.flow = "dial" if assignment.phone else "voicemail"
+                call.lo_name = assignment.name if assignment.phone else None
+                call.lo_id = assignment.lo_id if assignment.phone else None
+                call.call_status = "ringing"
+                uow.add(call)
+            if call.flow == "dial":
+                lo_phone = None
+                if call.lo_id is not None:
+                    lo = uow.session.get(models.LoanOfficer, call.lo_id)
+                    lo_phone = lo.phone if lo else None
+                if lo_phone:
+                    response = VoiceResponse()
+                    dial = response.dial(timeout=ctx.settings.get("voice.dial_timeout_seconds"),
+                                         action="dial-action", method="POST")
+                    dial.number(lo_phone)
+                    return WebhookReply(200, str(response), TWIML,
+                                        note=f"call {call_sid} from {phones.mask(call.caller)}: "
+                                             f"ringing {call.lo_name}")
+                call.flow = "voicemail"
+                uow.add(call)
+            return WebhookReply(200, str(voicemail_twiml(ctx)), TWIML,
+                                note=f"call {call_sid} from {phones.mask(call.caller)}: no LO phone, "
+                                     "voicemail prompt")
+
+        return await self._run(request, parsed, "voice", f"twilio:voice:{call_sid}", handle)
+
+    async def dial_action(self, request: Request) -> Response:
+        parsed = await self._parse(request)
+        if isinstance(parsed, Response):
+            return parsed
+        p = parsed.params
+        try:
+            call_sid = _sid(p, "CallSid")
+            status = _require(p, "DialCallStatus")["DialCallStatus"].lower()
+            if status not in DIAL_STATUSES:
+                raise BadWebhook(f"DialCallStatus {status[:30]!r} is not one of "
+                                 + ", ".join(sorted(DIAL_STATUSES)))
+        except BadWebhook as exc:
+            return await self._bad(request, parsed, "dial-action", exc)
+        caller_raw = p.get("From") or ""
+        dialed_raw = p.get("To") or ""
+        ctx = self.ctx
+
+        def handle(uow, duplicate: bool) -> WebhookReply:
+            now = ctx.clock.now()
+            call, _ = calls.ensure_call(uow, "twilio", call_sid, caller_raw, dialed_raw, now)
+            if not duplicate:
+                if call.flow == "forward":
+                    call.flow = "dial"
+                calls.on_dial_result(uow, ctx, call, status, now)
+            if status in calls.ANSWERED_DIAL_STATUSES:
+                response = VoiceResponse()
+                response.hangup()
+                return WebhookReply(200, str(response), TWIML, note=f"call {call_sid}: answered")
+            return WebhookReply(200, str(voicemail_twiml(ctx)), TWIML,
+                                note=f"call {call_sid}: dial {status}, voicemail prompt")
+
+        return await self._run(request, parsed, "dial-action",
+                               f"twilio:dial:{call_sid}:{status}", handle)
+
+    async def recording(self, request: Request) -> Response:
+        parsed = await self._parse(request)
+        if isinstance(parsed, Response):
+            return parsed
+        p = parsed.params
+        try:
+            call_sid = _sid(p, "CallSid")
+            seconds = _duration(p, "RecordingDuration")
+        except BadWebhook as exc:
+            return await self._bad(request, parsed, "recording", exc)
+        recording_sid = (p.get("RecordingSid") or "").strip() or None
+        url = (p.get("RecordingUrl") or "").strip() or None
+        transcription = (p.get("TranscriptionText") or "").strip() or None
+        if url and not url.startswith("https://") and not url.startswith("http://"):
+            return await self._bad(request, parsed, "recording",
+                                   BadWebhook(f"RecordingUrl {url[:60]!r} is not an http(s) URL"))
+        kind = "transcription" if p.get("TranscriptionSid") or p.get("TranscriptionStatus") else (
+            "status" if p.get("RecordingStatus") else "action")
+        key_id = p.get("TranscriptionSid") or recording_sid or call_sid
+        ctx = self.ctx
+
+        def handle(uow, duplicate: bool) -> WebhookReply:
+            now = ctx.clock.now()
+            call, _ = calls.ensure_call(uow, "twilio", call_sid, p.get("From"), p.get("To"), now)
+            if not duplicate:
+                calls.on_recording(uow, ctx, call, recording_sid=recording_sid, url=url,
+                                   seconds=seconds, transcription=transcription, now=now)
+            response = VoiceResponse()
+            response.hangup()
+            return WebhookReply(200, str(response), TWIML, note=f"call {call_sid}: recording {kind}")
+
+        return await self._run(request, parsed, "recording",
+                               f"twilio:recording:{key_id}:{kind}", handle)
+
+    async def call_status(self, request: Request) -> Response:
+        parsed = await self._parse(request)
+        if isinstance(parsed, Response):
+            return parsed
+        p = parsed.params
+        try:
+            call_sid = _sid(p, "CallSid")
+            status = _require(p, "CallStatus")["CallStatus"].lower()
+            if status not in CALL_STATUSES:
+                raise BadWebhook(f"CallStatus {status[:30]!r} is not one of "
+                                 + ", ".join(sorted(CALL_STATUSES)))
+            duration = _duration(p, "CallDuration")
+        except BadWebhook as exc:
+            return await self._bad(request, parsed, "call-status", exc)
+        parent = (p.get("ParentCallSid") or "").strip()
+        direction = (p.get("Direction") or "inbound").strip().lower()
+        caller_raw = p.get("From") or p.get("Caller") or ""
+        dialed_raw = p.get("To") or p.get("Called") or ""
+        ctx = self.ctx
+
+        def handle(uow, duplicate: bool) -> WebhookReply:
+            if duplicate:
+                return WebhookReply(204, note=f"call {call_sid}: {status} again")
+            now = ctx.clock.now()
+            if parent:
+                # A child leg (our <Dial> to the LO); the parent call's own events decide.
+                return WebhookReply(204, note=f"call {call_sid}: child leg of {parent}, {status}")
+            call, _ = calls.ensure_call(uow, "twilio", call_sid, caller_raw, dialed_raw, now,
+                                        direction)
+            outcome = calls.on_call_status(uow, ctx, call, status, duration, now)
+            return WebhookReply(204, note=f"call {call_sid} from {phones.mask(call.caller_raw)}: "
+                                          f"{outcome}")
+
+        return await self._run(request, parsed, "call-status",
+                               f"twilio:status:{call_sid}:{status}", handle)
+
+    # -- messaging ------------------------------------------------------------------------
+
+    async def sms(self, request: Request) -> Response:
+        parsed = await self._parse(request)
+        if isinstance(parsed, Response):
+            return parsed
+        p = parsed.params
+        try:
+            sid = _sid(p, "MessageSid", "SmsMessageSid", "SmsSid")
+            fields = _require(p, "From", "To")
+            num_media = _duration(p, "NumMedia") or 0
+        except BadWebhook as exc:
+            return await self._bad(request, parsed, "sms", exc)
+        body = p.get("Body") or ""
+        opt_out_type = (p.get("OptOutType") or "").strip() or None
+        ctx = self.ctx
+
+        def handle(uow, duplicate: bool) -> WebhookReply:
+            empty = str(MessagingResponse())
+            if duplicate:
+                return WebhookReply(200, empty, TWIML, note=f"text {sid} again")
+            now = ctx.clock.now()
+            outcome = messaging.handle_inbound_sms(
+                uow, ctx, provider="twilio", sid=sid, from_raw=fields["From"], to_raw=fields["To"],
+                body=body, opt_out_type=opt_out_type, num_media=num_media, now=now)
+            return WebhookReply(200, empty, TWIML,
+                                note=f"text {sid} from {phones.mask(fields['From'])}: {outcome}")
+
+        return await self._run(request, parsed, "sms", f"twilio:sms:{sid}", handle)
+
+    async def message_status(self, request: Request) -> Response:
+        parsed = await self._parse(request)
+        if isinstance(parsed, Response):
+            return parsed
+        p = parsed.params
+        try:
+            sid = _sid(p, "MessageSid", "SmsSid")
+            status = (p.get("MessageStatus") or p.get("SmsStatus") or "").strip().lower()
+            if not status:
+                raise BadWebhook("missing required parameter: MessageStatus")
+            if status not in MESSAGE_STATUSES:
+                raise BadWebhook(f"MessageStatus {status[:30]!r} is not a Twilio message status")
+        except BadWebhook as exc:
+            return await self._bad(request, parsed, "message-status", exc)
+        error_code = (p.get("ErrorCode") or "").strip() or None
+        error_message = (p.get("ErrorMessage") or "").strip() or None
+        ctx = self.ctx
+
+        def handle(uow, duplicate: bool) -> WebhookReply:
+            if duplicate:
+                return WebhookReply(204, note=f"status {status} for {sid} again")
+            outcome = messaging.apply_delivery_status(uow, ctx, "twilio", sid, status, error_code,
+                                                      error_message, ctx.clock.now())
+            return WebhookReply(204, note=f"text {sid}: {outcome}")
+
+        return await self._run(request, parsed, "message-status",
+                               f"twilio:msgstatus:{sid}:{status}", handle)
