@@ -1,0 +1,1 @@
+"""The coordinator's window: thin Qt widgets over the core."""
