@@ -1,0 +1,99 @@
+"""The app as a separate process: headless start, a test call from the CLI, clean stop."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+pytestmark = pytest.mark.process
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def clean_env() -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MCD_")}
+    env["PYTHON_KEYRING_BACKEND"] = "keyring.backends.null.Keyring"
+    return env
+
+
+def start_headless(data_dir, port, env=None):
+    process = subprocess.Popen(
+        [sys.executable, "-m", "desktop_app", "--headless", "--no-tunnel", "--port", str(port),
+         "--data-dir", str(data_dir)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env or clean_env())
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return process
+        except OSError:
+            if process.poll() is not None:
+                raise AssertionError(f"app exited: {process.stderr.read()}")
+            time.sleep(0.05)
+    process.kill()
+    raise AssertionError("app did not start listening")
+
+
+def run_cli(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "desktop_app", *args], capture_output=True,
+                          text=True, env=env or clean_env(), timeout=60)
+
+
+def test_headless_simulate_export_and_sigterm(tmp_path):
+    port = free_port()
+    process = start_headless(tmp_path, port)
+    try:
+        result = run_cli("simulate", "--port", str(port), "--data-dir", str(tmp_path),
+                         "--caller", "(212) 555-0143", "--seconds", "15")
+        assert result.returncode == 0, result.stderr
+        assert "/twilio/call-status 204" in result.stdout
+        assert "Decision: missed, inquiry" in result.stdout
+        assert "sandbox mode" in result.stdout
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _out, err = process.communicate(timeout=20)
+    assert process.returncode == 0
+    assert "Stopped cleanly" in err
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", port))  # the port is free again
+
+    exported = run_cli("export", "--data-dir", str(tmp_path), "--format", "json")
+    assert exported.returncode == 0, exported.stderr
+    data = json.loads(exported.stdout)
+    assert data[0]["phone"] == "+12125550143"
+    assert data[0]["calls"][0]["seconds"] == 15
+    csv_out = run_cli("export", "--data-dir", str(tmp_path), "--format", "csv")
+    assert csv_out.stdout.startswith("record,phone")
+
+
+def test_simulate_rejects_impossible_number(tmp_path):
+    result = run_cli("simulate", "--port", "1", "--data-dir", str(tmp_path), "--caller", "12345")
+    assert result.returncode == 2
+    assert "--caller" in result.stderr
+    assert "is not a valid phone number" in result.stderr
+
+
+def test_simulate_without_app_says_so(tmp_path):
+    result = run_cli("simulate", "--port", str(free_port()), "--data-dir", str(tmp_path))
+    assert result.returncode == 1
+    assert "no app is listening" in result.stderr
+
+
+def test_sigint_stops_headless_cleanly(tmp_path):
+    port = free_port()
+    process = start_headless(tmp_path, port)
+    process.send_signal(signal.SIGINT)
+    _out, err = process.communicate(timeout=20)
+    assert process.returncode == 0
+    assert "Stopped cleanly" in err
