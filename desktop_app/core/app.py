@@ -12,6 +12,7 @@ from desktop_app.core.clock import SystemClock
 from desktop_app.core.context import Context
 from desktop_app.core.db import DB_FILENAME, Database
 from desktop_app.core.events import EventBus, ServiceState
+from desktop_app.core.integrations import register_all
 from desktop_app.core.messaging import SendHandler
 from desktop_app.core.outbox import Outbox, RetryPolicy
 from desktop_app.core.scheduler import Alarm
@@ -36,6 +37,7 @@ class AppOptions:
 def open_context(data_dir: Path, *, clock=None, environ: dict | None = None,
                  bus: EventBus | None = None) -> Context:
     """Open the store and settings for a data folder (used by the app and by CLI commands)."""
+    register_all()
     data_dir = Path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     bus = bus or EventBus()

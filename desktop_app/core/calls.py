@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import select
 
 from desktop_app.core import models, phones, sequences
+from desktop_app.core.context import run_miss_hooks
 from desktop_app.core.events import CallChanged, ContactChanged, Notification, TaskChanged
 from desktop_app.core.messaging import find_contact, open_task
 from desktop_app.core.routing import (COORDINATOR, INTENT_RANK, Thresholds, classify, higher_intent,
@@ -293,6 +294,9 @@ def decide_missed(uow, ctx, call: models.Call, seconds: int | None, now: datetim
     if jobs and ctx.outbox is not None:
         outbox = ctx.outbox
         uow.after_commit(lambda: [outbox.submit(job) for job in jobs])
+
+    contact_id, call_row_id = contact.id, call.id
+    uow.after_commit(lambda: run_miss_hooks(ctx, contact_id, call_row_id))
 
     if intent == "hot":
         who = contact.name or phones.format_national(contact.phone)

@@ -159,3 +159,29 @@ _EXTRA_SMS_PROVIDERS: dict[str, Callable[[Context], SmsProvider | None]] = {}
 
 def register_sms_provider(name: str, factory: Callable[[Context], SmsProvider | None]) -> None:
     _EXTRA_SMS_PROVIDERS[name] = factory
+
+
+def register_channel(channel: str, check: Callable[[Context], tuple[bool, str]],
+                     sender: Callable[[Context], object]) -> None:
+    """Make a channel other than SMS sendable: `check` says whether it is ready (sandbox
+    counts as ready) and why not; `sender(context)` returns an object with send(job)."""
+    _CHANNEL_CHECKS[channel] = check
+    _CHANNEL_SENDERS[channel] = sender
+
+
+# Called after each committed missed-call decision: hook(context, contact_id, call_id).
+# Hooks must return quickly (queue work for a thread); the first text never waits on them.
+_MISS_HOOKS: list[Callable[[Context, int, int], None]] = []
+
+
+def register_miss_hook(hook: Callable[[Context, int, int], None]) -> None:
+    if hook not in _MISS_HOOKS:
+        _MISS_HOOKS.append(hook)
+
+
+def run_miss_hooks(context: Context, contact_id: int, call_id: int) -> None:
+    for hook in list(_MISS_HOOKS):
+        try:
+            hook(context, contact_id, call_id)
+        except Exception:
+            log.exception("Missed-call hook %r failed for contact %s", hook, contact_id)

@@ -23,6 +23,8 @@ from desktop_app.core.events import EventBus
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
+# SQL run to reach each schema version from the one before (ALTER TABLE, data fixes).
+MIGRATIONS: dict[int, tuple[str, ...]] = {}
 DB_FILENAME = "missed-call-desk.sqlite3"
 BUSY_TIMEOUT_MS = 5000
 # Writes that still find the file locked after the busy timeout are retried this often
@@ -117,18 +119,28 @@ class Database:
             return int(row[0]) if row else None
 
     def migrate(self) -> None:
+        """Create missing tables, then run the numbered migrations the file has not had.
+
+        New tables need no migration (create_all adds them); changed columns and data do,
+        and each such change bumps SCHEMA_VERSION with an entry in MIGRATIONS. The file is
+        backed up before any migration runs.
+        """
         version = self.schema_version()
         if version is not None and version > SCHEMA_VERSION:
             raise StorageError(
                 f"{self.path} was written by a newer version of the app (schema {version}, "
                 f"this version reads up to {SCHEMA_VERSION}). Install the newer version."
             )
+        if version is not None and version < SCHEMA_VERSION:
+            self._backup(version)
+        SQLModel.metadata.create_all(self.engine)
         if version == SCHEMA_VERSION:
             return
-        if version is not None:
-            self._backup(version)
-        log.debug("Creating or upgrading schema from %s to %s", version, SCHEMA_VERSION)
-        SQLModel.metadata.create_all(self.engine)
+        with self.engine.begin() as conn:
+            for number in range((version or SCHEMA_VERSION) + 1, SCHEMA_VERSION + 1):
+                log.info("Migrating the database to schema %d", number)
+                for statement in MIGRATIONS.get(number, ()):
+                    conn.execute(sa.text(statement))
         with Session(self.engine) as session:
             session.merge(models.Meta(key="schema_version", value=str(SCHEMA_VERSION)))
             session.commit()
