@@ -71,10 +71,11 @@ class SignedClient:
 
 def make_app(data_dir: Path, environ: dict, *, clock=None, port: int = 0,
              start_scheduler: bool = False, retry: RetryPolicy | None = None,
-             send_interval: float = 0.0) -> DeskApp:
+             send_interval: float = 0.0, busy_timeout_ms: int = 5000) -> DeskApp:
     options = AppOptions(data_dir=data_dir, port=port, tunnel=False,
                          start_scheduler=start_scheduler, send_interval=send_interval,
-                         retry=retry or RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.05))
+                         retry=retry or RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.05),
+                         busy_timeout_ms=busy_timeout_ms)
     return DeskApp(options, clock=clock, environ=environ)
 
 

@@ -97,3 +97,55 @@ def test_sigint_stops_headless_cleanly(tmp_path):
     _out, err = process.communicate(timeout=20)
     assert process.returncode == 0
     assert "Stopped cleanly" in err
+
+
+KILL_SETTINGS = """
+format = 1
+[caps]
+per_hour = 10
+per_day = 10
+[sequence.steps]
+hot = []
+accidental = []
+inquiry = [
+  {name = "first_text", channel = "sms", template = "first_text", offset_minutes = 0},
+  {name = "sms_24h", channel = "sms", template = "sms_24h", offset_minutes = 0},
+  {name = "nurture_3d", channel = "sms", template = "nurture_3d", offset_minutes = 0},
+]
+"""
+
+
+def test_sigkill_mid_send_loses_nothing_and_sends_nothing_twice(tmp_path, twilio_api):
+    from tests.conftest import twilio_env
+    from tests.standins.twilio_api import Failure
+
+    settings = tmp_path / "settings.toml"
+    settings.write_text(KILL_SETTINGS)
+    assert run_cli("settings", "import", str(settings), "--data-dir", str(tmp_path)).returncode == 0
+    env = {**clean_env(), **twilio_env(twilio_api)}
+    port = free_port()
+    process = start_headless(tmp_path, port, env=env)
+    twilio_api.fail_message(2, Failure(hang=30))  # keeps the second send in flight
+    try:
+        result = run_cli("simulate", "--port", str(port), "--data-dir", str(tmp_path),
+                         "--caller", "+12125550143", "--seconds", "12", env=env)
+        assert result.returncode == 0, result.stderr
+        twilio_api.wait_for_messages(2, timeout=20)
+    finally:
+        process.kill()  # SIGKILL while the second request waits for Twilio's answer
+        process.wait(timeout=10)
+    assert len(twilio_api.sent()) == 1  # the stand-in never answered the second one
+
+    process = start_headless(tmp_path, port, env=env)
+    try:
+        twilio_api.wait_for_messages(3, timeout=20)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=20)
+    bodies = [r.form["Body"] for r in twilio_api.message_requests()]
+    assert len(bodies) == 3
+    assert len(set(bodies)) == 3  # no text requested twice
+
+    exported = json.loads(run_cli("export", "--data-dir", str(tmp_path), env=env).stdout)
+    statuses = {s["name"]: s["status"] for s in exported[0]["steps"]}
+    assert statuses == {"first_text": "sent", "sms_24h": "needs_review", "nurture_3d": "sent"}

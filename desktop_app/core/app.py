@@ -10,7 +10,7 @@ from pathlib import Path
 from desktop_app.core import calls, sequences
 from desktop_app.core.clock import SystemClock
 from desktop_app.core.context import Context
-from desktop_app.core.db import DB_FILENAME, Database
+from desktop_app.core.db import BUSY_TIMEOUT_MS, DB_FILENAME, Database
 from desktop_app.core.events import EventBus, ServiceState
 from desktop_app.core.integrations import register_all
 from desktop_app.core.messaging import SendHandler
@@ -32,17 +32,18 @@ class AppOptions:
     start_scheduler: bool = True
     send_interval: float = 1.0
     retry: RetryPolicy | None = None
+    busy_timeout_ms: int = BUSY_TIMEOUT_MS
 
 
 def open_context(data_dir: Path, *, clock=None, environ: dict | None = None,
-                 bus: EventBus | None = None) -> Context:
+                 bus: EventBus | None = None, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> Context:
     """Open the store and settings for a data folder (used by the app and by CLI commands)."""
     register_all()
     data_dir = Path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     bus = bus or EventBus()
     environ = dict(os.environ) if environ is None else environ
-    db = Database(data_dir / DB_FILENAME, bus)
+    db = Database(data_dir / DB_FILENAME, bus, busy_timeout_ms)
     return Context(
         data_dir=data_dir, db=db, settings=Settings(db, environ), templates=TemplateStore(db),
         secrets=SecretStore(environ), bus=bus, clock=clock or SystemClock(), environ=environ,
@@ -54,7 +55,8 @@ class DeskApp:
 
     def __init__(self, options: AppOptions, *, clock=None, environ: dict | None = None):
         self.options = options
-        self.ctx = open_context(options.data_dir, clock=clock, environ=environ)
+        self.ctx = open_context(options.data_dir, clock=clock, environ=environ,
+                                busy_timeout_ms=options.busy_timeout_ms)
         self.handler = SendHandler(self.ctx)
         self.outbox = Outbox(self.handler, min_interval=options.send_interval,
                              policy=options.retry, wall_clock=self.ctx.clock.now)

@@ -61,10 +61,10 @@ class UnitOfWork:
         self.session.flush()
 
 
-def _configure_connection(dbapi_connection, _record) -> None:
+def _configure_connection(dbapi_connection, busy_timeout_ms: int) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
     # NORMAL is durable across application crashes in WAL mode; only a power cut can
     # lose the last commits.
     cursor.execute("PRAGMA synchronous=NORMAL")
@@ -84,17 +84,19 @@ def _is_environment_error(exc: BaseException) -> bool:
 class Database:
     """Owns the engine, the writer thread and schema migrations."""
 
-    def __init__(self, path: Path, bus: EventBus | None = None):
+    def __init__(self, path: Path, bus: EventBus | None = None,
+                 busy_timeout_ms: int = BUSY_TIMEOUT_MS):
         self.path = Path(path)
         self.bus = bus or EventBus()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.engine = sa.create_engine(
             f"sqlite:///{self.path}",
-            connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000},
+            connect_args={"check_same_thread": False, "timeout": busy_timeout_ms / 1000},
             pool_size=8,
             max_overflow=8,
         )
-        event.listen(self.engine, "connect", _configure_connection)
+        event.listen(self.engine, "connect",
+                     lambda connection, _record: _configure_connection(connection, busy_timeout_ms))
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="db-writer")
         self._writer_thread_id: int | None = None
         self._writer.submit(self._remember_writer_thread).result()

@@ -13,6 +13,7 @@ import json
 import re
 import secrets
 import socket
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -68,6 +69,8 @@ class TwilioStandIn:
         self.requests: list[Recorded] = []
         self.messages: list[dict] = []
         self.failures: list[Failure] = []
+        self.failures_at: dict[int, Failure] = {}  # by 1-based number of the message POST
+        self._message_posts = 0
         self.numbers: list[Number] = []
         self.auto_callbacks: list[str] = []  # statuses to post to StatusCallback after create
         self.callback_results: list[tuple[str, int]] = []
@@ -101,7 +104,13 @@ class TwilioStandIn:
             def do_GET(self):
                 standin._handle(self, "GET")
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            def handle_error(self, request, client_address):
+                # A client that hangs up mid-request (a killed app) is expected here.
+                if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+                    super().handle_error(request, client_address)
+
+        self._server = Server(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True,
@@ -143,8 +152,14 @@ class TwilioStandIn:
                 self._arrived.wait(remaining)
 
     def fail_next(self, *failures: Failure) -> None:
+        """Answer the next message requests with these failures, in order."""
         with self._lock:
             self.failures.extend(failures)
+
+    def fail_message(self, number: int, failure: Failure) -> None:
+        """Answer the number-th message request (counting from 1) with this failure."""
+        with self._lock:
+            self.failures_at[number] = failure
 
     # -- request handling -------------------------------------------------------------------
 
@@ -184,9 +199,15 @@ class TwilioStandIn:
         form = {k: v[0] if len(v) == 1 else v for k, v in parse_qs(raw, keep_blank_values=True).items()}
         query = dict(parse_qsl(parsed.query, keep_blank_values=True))
         auth = self._auth(handler)
+        is_message_post = method == "POST" and bool(_MESSAGES.match(parsed.path))
         with self._lock:
             self.requests.append(Recorded(method, parsed.path, form, query, auth, received))
-            failure = self.failures.pop(0) if self.failures else None
+            failure = None
+            if is_message_post:
+                self._message_posts += 1
+                failure = self.failures_at.pop(self._message_posts, None)
+                if failure is None and self.failures:
+                    failure = self.failures.pop(0)
             self._arrived.notify_all()
 
         if auth != (self.account_sid, self.auth_token):
@@ -198,7 +219,7 @@ class TwilioStandIn:
             return self._error(handler, 404, 20404,
                                f"The requested resource {parsed.path} was not found")
 
-        if failure is not None and method == "POST" and match:
+        if failure is not None:
             if failure.create_anyway:
                 self._create_message(form)
             if failure.hang:
