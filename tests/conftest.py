@@ -50,10 +50,13 @@ def twilio_env(standin: TwilioStandIn, public_url: str = PUBLIC_URL) -> dict:
 class SignedClient:
     """Posts to the app's listener the way Twilio does: signed for the public URL."""
 
-    def __init__(self, port: int, public_url: str = PUBLIC_URL, token: str = AUTH_TOKEN):
+    def __init__(self, port: int, public_url: str = PUBLIC_URL, token: str = AUTH_TOKEN,
+                 settle=None):
         self.port = port
         self.public_url = public_url
         self.token = token
+        # Status callbacks are answered before they are processed; settle() waits for that.
+        self.settle = settle
         self.http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)
 
     def post(self, path: str, params: dict | list, *, signed_url: str | None = None,
@@ -63,7 +66,10 @@ class SignedClient:
         all_headers = {"X-Twilio-Signature": signature,
                        "Content-Type": "application/x-www-form-urlencoded"}
         all_headers.update(headers or {})
-        return self.http.post(path, content=urlencode(params), headers=all_headers)
+        response = self.http.post(path, content=urlencode(params), headers=all_headers)
+        if self.settle is not None:
+            self.settle()
+        return response
 
     def close(self) -> None:
         self.http.close()
@@ -90,6 +96,6 @@ def app(data_dir, twilio_api):
 
 @pytest.fixture
 def client(app):
-    signed = SignedClient(app.ctx.listen_port)
+    signed = SignedClient(app.ctx.listen_port, settle=app.settle)
     yield signed
     signed.close()

@@ -30,7 +30,7 @@ def test_fifty_webhooks_while_twenty_steps_come_due(data_dir, twilio_api, caplog
     app.start()
     try:
         app.ctx.settings.set("sequence.steps", TWO_TEXTS)
-        client = SignedClient(app.ctx.listen_port)
+        client = SignedClient(app.ctx.listen_port, settle=app.settle)
         for i in range(20):
             client.post("/twilio/call-status", status_params(call_sid(), caller(i), GENERAL_LINE,
                                                              status="no-answer", duration=10))
@@ -52,6 +52,7 @@ def test_fifty_webhooks_while_twenty_steps_come_due(data_dir, twilio_api, caplog
             ticker.start()
             codes = [f.result() for f in futures]
         ticker.join()
+        app.settle()
         app.outbox.wait_idle()
         client.close()
     finally:
@@ -66,7 +67,7 @@ def test_fifty_webhooks_while_twenty_steps_come_due(data_dir, twilio_api, caplog
 def test_locked_database_answers_503_and_retry_succeeds(data_dir, twilio_api):
     app = make_app(data_dir, twilio_env(twilio_api), busy_timeout_ms=100)
     app.start()
-    client = SignedClient(app.ctx.listen_port)
+    client = SignedClient(app.ctx.listen_port, settle=app.settle)
     params = status_params(call_sid(), "+12125550143", GENERAL_LINE, status="no-answer", duration=12)
     blocker = sqlite3.connect(app.ctx.db.path, timeout=0)
     try:
@@ -93,7 +94,7 @@ def test_locked_database_answers_503_and_retry_succeeds(data_dir, twilio_api):
 def test_one_sender_is_paced(data_dir, twilio_api):
     app = make_app(data_dir, twilio_env(twilio_api), send_interval=0.3)
     app.start()
-    client = SignedClient(app.ctx.listen_port)
+    client = SignedClient(app.ctx.listen_port, settle=app.settle)
     try:
         for i in range(3):
             client.post("/twilio/call-status", status_params(call_sid(), caller(i), GENERAL_LINE,

@@ -40,7 +40,7 @@ class Desk:
         self.app = make_app(self.data_dir, twilio_env(self.twilio_api), clock=self.clock)
         self.app.start()
         self.app.outbox.wait_idle()
-        self.client = SignedClient(self.app.ctx.listen_port)
+        self.client = SignedClient(self.app.ctx.listen_port, settle=self.app.settle)
         return self
 
     def stop(self):

@@ -76,7 +76,8 @@ def test_url_rebuilt_from_forwarded_headers(data_dir, twilio_api):
     desk = make_app(data_dir, env)
     desk.start()
     try:
-        client = SignedClient(desk.ctx.listen_port, public_url="https://abc123.ngrok.app")
+        client = SignedClient(desk.ctx.listen_port, public_url="https://abc123.ngrok.app",
+                              settle=desk.settle)
         params = voice_params(call_sid(), CALLER)
         ok = client.post("/twilio/voice", params,
                          headers={"Host": "abc123.ngrok.app", "X-Forwarded-Proto": "https"})

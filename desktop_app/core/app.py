@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from desktop_app.core import calls, sequences
+from desktop_app.core import calls, ingest, sequences
 from desktop_app.core.clock import SystemClock
 from desktop_app.core.context import Context
 from desktop_app.core.db import BUSY_TIMEOUT_MS, DB_FILENAME, Database
@@ -61,6 +61,7 @@ class DeskApp:
         self.outbox = Outbox(self.handler, min_interval=options.send_interval,
                              policy=options.retry, wall_clock=self.ctx.clock.now)
         self.ctx.outbox = self.outbox
+        self.ctx.processor = ingest.EventProcessor(self.ctx, self.ctx.inflight)
         self.alarm = Alarm(self.tick, self.ctx.clock)
         self.ctx.wake_at = self.alarm.wake_at
         self.listener: Listener | None = None
@@ -108,13 +109,21 @@ class DeskApp:
         self.tunnel.start_in_background()
 
     def tick(self, startup: bool = False) -> None:
-        """Decide calls whose final status is overdue, then run every step that is due."""
+        """Process webhooks left over or failed, decide calls whose final status is overdue,
+        then run every step that is due."""
         ctx = self.ctx
         try:
+            ingest.reprocess_pending(ctx, ctx.clock.now(), startup=startup)
+            self.settle()
             ctx.db.write(calls.decide_overdue, ctx, ctx.clock.now())
             sequences.run_due(ctx, startup=startup)
         finally:
             self._schedule_next()
+
+    def settle(self, timeout: float = 30.0) -> None:
+        """Wait until every stored webhook event has been processed (tests, orderly stop)."""
+        self.ctx.processor.wait_idle(timeout)
+        self.ctx.db.barrier(timeout)
 
     def _schedule_next(self) -> None:
         ctx = self.ctx
@@ -125,6 +134,9 @@ class DeskApp:
             overdue = calls.next_overdue_check(session, ctx)
         if overdue is not None:
             self.alarm.wake_at(overdue)
+        retry = ingest.next_retry(ctx)
+        if retry is not None:
+            self.alarm.wake_at(retry)
 
     def stop(self) -> None:
         log.info("Stopping")
@@ -134,6 +146,7 @@ class DeskApp:
             self.listener.stop()
             self.ctx.bus.publish(ServiceState("listener", "stopped", ""))
         self.alarm.stop()
+        self.ctx.processor.stop()
         self.outbox.stop()
         self.ctx.reset_providers()
         self.ctx.db.close()

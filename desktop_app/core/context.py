@@ -62,8 +62,13 @@ class Context:
     outbox: object | None = None
     # Filled by the app: asks the scheduler to wake at a time (callable(datetime)).
     wake_at: Callable | None = None
+    # Filled by the app: processes stored webhook events after their answer is sent.
+    processor: object | None = None
 
     def __post_init__(self) -> None:
+        from desktop_app.core.ingest import InFlight  # noqa: PLC0415
+
+        self.inflight = InFlight()
         self._providers: dict[str, SmsProvider] = {}
         self._provider_lock = threading.Lock()
 

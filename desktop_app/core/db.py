@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+import queue
 import sqlite3
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator, TypeVar
@@ -36,6 +38,56 @@ T = TypeVar("T")
 
 class StorageError(RuntimeError):
     """The environment stopped a write: disk full, file locked or read-only. Not a bug."""
+
+
+# Writer queue priorities: work a caller waits on goes before background processing.
+URGENT = 0
+BACKGROUND = 1
+
+
+class WriterThread:
+    """One thread that runs submitted callables in priority order (FIFO within a priority)."""
+
+    def __init__(self, name: str = "db-writer"):
+        self._queue: queue.PriorityQueue = queue.PriorityQueue()
+        self._counter = itertools.count()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._stopping = False
+        self._thread.start()
+
+    @property
+    def ident(self) -> int | None:
+        return self._thread.ident
+
+    def submit(self, fn: Callable[..., T], *args: Any, priority: int = URGENT, **kwargs: Any) -> Future:
+        if self._stopping:
+            raise StorageError("the database is closed")
+        future: Future = Future()
+        self._queue.put((priority, next(self._counter), fn, args, kwargs, future))
+        return future
+
+    def _run(self) -> None:
+        while True:
+            _priority, _seq, fn, args, kwargs, future = self._queue.get()
+            if fn is None:
+                future.set_result(None)
+                return
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn(*args, **kwargs))
+            except BaseException as exc:
+                future.set_exception(exc)
+
+    def shutdown(self) -> None:
+        """Finish everything queued, then stop the thread."""
+        if self._stopping:
+            return
+        done: Future = Future()
+        self._queue.put((BACKGROUND + 1, next(self._counter), None, (), {}, done))
+        self._stopping = True
+        if threading.get_ident() != self._thread.ident:
+            self._thread.join()
 
 
 class UnitOfWork:
@@ -97,14 +149,10 @@ class Database:
         )
         event.listen(self.engine, "connect",
                      lambda connection, _record: _configure_connection(connection, busy_timeout_ms))
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="db-writer")
-        self._writer_thread_id: int | None = None
-        self._writer.submit(self._remember_writer_thread).result()
+        self._writer = WriterThread()
+        self._writer_thread_id = self._writer.ident
         self._closed = False
         self.migrate()
-
-    def _remember_writer_thread(self) -> None:
-        self._writer_thread_id = threading.get_ident()
 
     # -- schema ---------------------------------------------------------------------------
 
@@ -176,17 +224,24 @@ class Database:
             raise StorageError("the database is closed")
         return self._writer.submit(self._run_write, fn, args, kwargs).result()
 
-    def submit_write(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> Future:
+    def submit_write(self, fn: Callable[..., T], *args: Any, priority: int = URGENT,
+                     **kwargs: Any) -> Future:
         if self._closed:
             raise StorageError("the database is closed")
-        return self._writer.submit(self._run_write, fn, args, kwargs)
+        return self._writer.submit(self._run_write, fn, args, kwargs, priority=priority)
 
-    def run_in_writer(self, fn: Callable[[], T]) -> Future:
+    def run_in_writer(self, fn: Callable[[], T], priority: int = URGENT) -> Future:
         """Run fn() in the writer thread; inside it, write() runs inline, so one call can
         commit several transactions in a row without other writes in between."""
         if self._closed:
             raise StorageError("the database is closed")
-        return self._writer.submit(fn)
+        return self._writer.submit(fn, priority=priority)
+
+    def barrier(self, timeout: float = 30.0) -> None:
+        """Wait until every write queued before this call, background ones included, is done."""
+        if self._closed or threading.get_ident() == self._writer_thread_id:
+            return
+        self._writer.submit(lambda: None, priority=BACKGROUND).result(timeout)
 
     async def write_async(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return await asyncio.wrap_future(self.submit_write(fn, *args, **kwargs))
@@ -224,7 +279,7 @@ class Database:
         if self._closed:
             return
         self._closed = True
-        self._writer.shutdown(wait=True)
+        self._writer.shutdown()
         self.engine.dispose()
 
 

@@ -1,19 +1,32 @@
-"""Webhook intake: store the raw event, act on it once per idempotency key, record the outcome."""
+"""Webhook intake: store the raw event, act on it once per idempotency key, record the outcome.
+
+Endpoints whose answer depends on the outcome (TwiML that dials an LO) are processed before
+the answer. Status callbacks are answered as soon as the raw event is committed and are
+processed right after from the stored event, so a burst is answered quickly and an event
+caught by a crash between the two is processed at the next start.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import queue
 import threading
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Callable
+from datetime import datetime, timedelta
+from typing import Any, Callable
+
+from sqlmodel import select
 
 from desktop_app.core import models
-from desktop_app.core.db import StorageError
+from desktop_app.core.db import BACKGROUND, StorageError
 
 log = logging.getLogger(__name__)
 
 MAX_STORED_BODY = 64 * 1024
+MAX_ATTEMPTS = 5
 
 
 @dataclass
@@ -29,7 +42,32 @@ class BadWebhook(ValueError):
     """A request that is not what the provider sends: answered 400 with this reason."""
 
 
-Handler = Callable[[object, bool], WebhookReply]
+@dataclass(frozen=True)
+class Endpoint:
+    """How one webhook is checked, keyed, acted on and answered.
+
+    parse(params) -> parsed data (raises BadWebhook); key(parsed) -> idempotency key;
+    apply(uow, ctx, parsed, duplicate) -> WebhookReply; decode(body, content_type) ->
+    params, used to process a stored event again. A deferred endpoint answers `ack` once
+    the raw event is stored.
+    """
+
+    provider: str
+    name: str
+    parse: Callable[[Any], Any]
+    key: Callable[[Any], str | None]
+    apply: Callable[[Any, Any, Any, bool], WebhookReply]
+    decode: Callable[[str, str], Any]
+    deferred: bool = False
+    ack: WebhookReply | None = None
+
+
+ENDPOINTS: dict[tuple[str, str], Endpoint] = {}
+
+
+def register_endpoint(endpoint: Endpoint) -> Endpoint:
+    ENDPOINTS[(endpoint.provider, endpoint.name)] = endpoint
+    return endpoint
 
 
 def _store_raw(uow, provider: str, endpoint: str, body: str, content_type: str,
@@ -42,50 +80,313 @@ def _store_raw(uow, provider: str, endpoint: str, body: str, content_type: str,
     return event.id
 
 
-def _finish(uow, event_id: int, outcome: str, status: int, detail: str) -> None:
+def _finish(uow, event_id: int, outcome: str, status: int | None, detail: str,
+            count_attempt: bool = False) -> None:
     event = uow.session.get(models.InboundEvent, event_id)
     if event is not None:
         event.outcome = outcome
-        event.http_status = status
+        if status is not None:
+            event.http_status = status
         event.detail = detail[:1000]
+        if count_attempt:
+            event.attempts += 1
         uow.add(event)
 
 
-def _process(uow, event_id: int, dedup_key: str | None, handler: Handler, now) -> WebhookReply:
+def _apply(uow, ctx, endpoint: Endpoint, event_id: int, dedup_key: str | None, parsed,
+           now, status: int | None) -> WebhookReply:
     duplicate = False
     if dedup_key is not None:
         duplicate = uow.session.get(models.ProcessedKey, dedup_key) is not None
-    reply = handler(uow, duplicate)
+    reply = endpoint.apply(uow, ctx, parsed, duplicate)
     if dedup_key is not None and not duplicate:
         uow.add(models.ProcessedKey(key=dedup_key, event_id=event_id, processed_at=now))
-    _finish(uow, event_id, "duplicate" if duplicate else "accepted", reply.status,
-            ("duplicate; " if duplicate else "") + reply.note)
+    _finish(uow, event_id, "duplicate" if duplicate else "accepted",
+            status if status is not None else reply.status,
+            ("duplicate; " if duplicate else "") + reply.note, count_attempt=True)
     return reply
 
 
-def ingest(ctx, *, provider: str, endpoint: str, body: str, content_type: str,
-           dedup_key: str | None, handler: Handler) -> WebhookReply:
-    """Run in the writer thread: two commits, so the raw event survives a failed handler.
+class RawEventBatcher:
+    """Stores raw events for many concurrent requests in one transaction (group commit).
 
-    A failure in the handler rolls back its changes, marks the event failed and raises, so
-    the listener answers 5xx and the provider retries; the retry then runs the handler again.
+    Each request gets a future with its event id. The first request of a batch queues one
+    urgent writer job; requests arriving before that job runs join the same commit.
+    """
+
+    def __init__(self, db):
+        self._db = db
+        self._lock = threading.Lock()
+        self._pending: list[tuple[dict, Future]] = []
+        self._scheduled = False
+
+    def store(self, row: dict) -> Future:
+        future: Future = Future()
+        with self._lock:
+            self._pending.append((row, future))
+            schedule = not self._scheduled
+            self._scheduled = True
+        if schedule:
+            try:
+                self._db.run_in_writer(self._flush)
+            except StorageError as exc:
+                self._fail_all(exc)
+        return future
+
+    def _fail_all(self, exc: BaseException) -> None:
+        with self._lock:
+            items, self._pending, self._scheduled = self._pending, [], False
+        for _row, future in items:
+            future.set_exception(exc)
+
+    def _flush(self) -> None:
+        with self._lock:
+            items, self._pending, self._scheduled = self._pending, [], False
+        if not items:
+            return
+        try:
+            ids = self._db.write(_insert_raw_rows, [row for row, _ in items])
+        except BaseException as exc:
+            for _row, future in items:
+                future.set_exception(exc)
+            return
+        for (_row, future), event_id in zip(items, ids):
+            future.set_result(event_id)
+
+
+def _insert_raw_rows(uow, rows: list[dict]) -> list[int]:
+    table = models.InboundEvent.__table__
+    ids = []
+    for row in rows:
+        result = uow.session.connection().execute(table.insert().values(**row))
+        ids.append(result.inserted_primary_key[0])
+    return ids
+
+
+_batchers: dict[int, RawEventBatcher] = {}
+_batchers_lock = threading.Lock()
+
+
+def batcher_for(db) -> RawEventBatcher:
+    with _batchers_lock:
+        batcher = _batchers.get(id(db))
+        if batcher is None or batcher._db is not db:
+            batcher = _batchers[id(db)] = RawEventBatcher(db)
+        return batcher
+
+
+def raw_row(endpoint: Endpoint, body: str, content_type: str, dedup_key: str | None, now) -> dict:
+    return {"received_at": now,
+            "provider": endpoint.provider, "endpoint": endpoint.name,
+            "content_type": content_type[:100], "body": body[:MAX_STORED_BODY],
+            "dedup_key": dedup_key, "outcome": "received", "attempts": 0}
+
+
+class InFlight:
+    """Counts HTTP requests that have not been answered yet (kept by the listener)."""
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._lock = threading.Lock()
+
+    def enter(self) -> None:
+        with self._lock:
+            self._count += 1
+
+    def leave(self) -> None:
+        with self._lock:
+            self._count = max(0, self._count - 1)
+
+    @property
+    def count(self) -> int:
+        return self._count
+
+
+class EventProcessor:
+    """Feeds stored events to the writer one at a time, after the listener has answered.
+
+    While requests are waiting for their answer, processing holds back (at most
+    `max_hold` seconds per event), so a burst of webhooks is answered before the CPU goes
+    to acting on them. Events keep their arrival order.
+    """
+
+    def __init__(self, ctx, inflight: InFlight, max_hold: float = 0.25):
+        self.ctx = ctx
+        self.inflight = inflight
+        self.max_hold = max_hold
+        self._queue: queue.Queue = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="event-processor", daemon=True)
+        self._pending = 0
+        self._lock = threading.Condition()
+        self._thread.start()
+
+    def submit(self, event_id: int) -> None:
+        with self._lock:
+            self._pending += 1
+        self._queue.put(event_id)
+
+    def wait_idle(self, timeout: float = 30.0) -> bool:
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while self._pending:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._lock.wait(remaining)
+        return True
+
+    def stop(self) -> None:
+        self._queue.put(None)
+        self._thread.join(10)
+
+    def _run(self) -> None:
+        while True:
+            event_id = self._queue.get()
+            if event_id is None:
+                return
+            held = time.monotonic() + self.max_hold
+            while self.inflight.count and time.monotonic() < held:
+                time.sleep(0.001)
+            try:
+                self.ctx.db.run_in_writer(lambda: process_stored(self.ctx, event_id),
+                                          priority=BACKGROUND).result()
+            except StorageError as exc:
+                log.error("Event %s stays queued for a retry: %s", event_id, exc)
+            except Exception:
+                log.exception("Processing event %s crashed", event_id)
+            finally:
+                with self._lock:
+                    self._pending -= 1
+                    self._lock.notify_all()
+
+
+def queue_processing(ctx, event_id: int) -> None:
+    processor = getattr(ctx, "processor", None)
+    if processor is not None:
+        processor.submit(event_id)
+    else:
+        ctx.db.run_in_writer(lambda: process_stored(ctx, event_id), priority=BACKGROUND)
+
+
+async def receive_async(ctx, endpoint: Endpoint, *, body: str, content_type: str,
+                        parsed) -> WebhookReply:
+    """Store the raw event (batched with concurrent requests), then answer.
+
+    Deferred endpoints answer right after the commit and are processed afterwards; others
+    are processed first because the answer depends on the outcome.
     """
     now = ctx.clock.now()
-    event_id = ctx.db.write(_store_raw, provider, endpoint, body, content_type, dedup_key, now)
+    dedup_key = endpoint.key(parsed)
+    future = batcher_for(ctx.db).store(raw_row(endpoint, body, content_type, dedup_key, now))
+    event_id = await asyncio.wrap_future(future)
+    if endpoint.deferred:
+        # The processor holds it until this request's answer has gone out.
+        queue_processing(ctx, event_id)
+        return endpoint.ack or WebhookReply(204)
+    return await asyncio.wrap_future(ctx.db.run_in_writer(
+        lambda: _apply_now(ctx, endpoint, event_id, dedup_key, parsed, now)))
+
+
+def receive(ctx, endpoint: Endpoint, *, body: str, content_type: str, parsed) -> WebhookReply:
+    """Run in the writer thread for one checked request; returns the answer to send."""
+    now = ctx.clock.now()
+    dedup_key = endpoint.key(parsed)
+    event_id = ctx.db.write(_store_raw, endpoint.provider, endpoint.name, body, content_type,
+                            dedup_key, now)
+    if endpoint.deferred:
+        queue_processing(ctx, event_id)
+        return endpoint.ack or WebhookReply(204)
+    return _apply_now(ctx, endpoint, event_id, dedup_key, parsed, now)
+
+
+def _apply_now(ctx, endpoint: Endpoint, event_id: int, dedup_key: str | None, parsed,
+               now) -> WebhookReply:
     try:
-        return ctx.db.write(_process, event_id, dedup_key, handler, now)
+        return ctx.db.write(_apply, ctx, endpoint, event_id, dedup_key, parsed, now, None)
     except BadWebhook as exc:
         ctx.db.write(_finish, event_id, "rejected", 400, str(exc))
         raise
     except StorageError as exc:
-        try:
-            ctx.db.write(_finish, event_id, "failed", 503, f"storage error: {exc}")
-        except StorageError:
-            pass
+        _mark_failed(ctx, event_id, 503, f"storage error: {exc}")
         raise
     except Exception as exc:
-        ctx.db.write(_finish, event_id, "failed", 500, f"internal error: {exc!r}")
+        _mark_failed(ctx, event_id, 500, f"internal error: {exc!r}")
         raise
+
+
+def _mark_failed(ctx, event_id: int, status: int, detail: str) -> None:
+    try:
+        ctx.db.write(_finish, event_id, "failed", status, detail, True)
+    except StorageError:
+        log.error("Could not mark event %s failed: %s", event_id, detail)
+
+
+def process_stored(ctx, event_id: int) -> str:
+    """Process a stored event (deferred, or left over from a crash). Returns its outcome."""
+    with ctx.db.read() as session:
+        event = session.get(models.InboundEvent, event_id)
+    if event is None or event.outcome in ("accepted", "duplicate", "rejected"):
+        return event.outcome if event else "missing"
+    endpoint = ENDPOINTS.get((event.provider, event.endpoint))
+    if endpoint is None:
+        ctx.db.write(_finish, event_id, "failed", None,
+                     f"no handler for {event.provider} {event.endpoint}", True)
+        return "failed"
+    now = ctx.clock.now()
+    try:
+        parsed = endpoint.parse(endpoint.decode(event.body, event.content_type))
+        reply = ctx.db.write(_apply, ctx, endpoint, event_id, event.dedup_key, parsed, now,
+                             endpoint.ack.status if endpoint.ack else 204)
+    except BadWebhook as exc:
+        ctx.db.write(_finish, event_id, "rejected", None, str(exc))
+        log.warning("Stored %s %s event %s is invalid: %s", event.provider, event.endpoint,
+                    event_id, exc)
+        return "rejected"
+    except Exception as exc:
+        if isinstance(exc, StorageError):
+            log.error("Processing %s event %s failed: %s", event.endpoint, event_id, exc)
+        else:
+            log.exception("Processing %s event %s failed", event.endpoint, event_id)
+        _mark_failed(ctx, event_id, 500, f"processing failed: {exc!r}")
+        return "failed"
+    if reply.note:
+        log.info("%s %s", event.endpoint, reply.note)
+    return "accepted"
+
+
+def reprocess_pending(ctx, now: datetime, startup: bool = False) -> int:
+    """Process events left unprocessed by a crash (at start) and retry failed ones with backoff.
+
+    A failed event is retried after 1, 2, 4 and 8 minutes, then left failed for a person.
+    """
+    with ctx.db.read() as session:
+        rows = session.exec(
+            select(models.InboundEvent.id, models.InboundEvent.outcome,
+                   models.InboundEvent.attempts, models.InboundEvent.received_at)
+            .where(models.InboundEvent.outcome.in_(("received", "failed")))
+            .order_by(models.InboundEvent.id)
+        ).all()
+    count = 0
+    for event_id, outcome, attempts, received in rows:
+        if outcome == "received" and not startup:
+            continue
+        if outcome == "failed":
+            if attempts >= MAX_ATTEMPTS or (received + timedelta(minutes=2 ** max(0, attempts - 1))) > now:
+                continue
+        queue_processing(ctx, event_id)
+        count += 1
+    return count
+
+
+def next_retry(ctx) -> datetime | None:
+    with ctx.db.read() as session:
+        rows = session.exec(
+            select(models.InboundEvent.attempts, models.InboundEvent.received_at)
+            .where(models.InboundEvent.outcome == "failed")
+            .where(models.InboundEvent.attempts < MAX_ATTEMPTS)
+        ).all()
+    times = [received + timedelta(minutes=2 ** max(0, attempts - 1)) for attempts, received in rows]
+    return min(times) if times else None
 
 
 def store_rejected(ctx, *, provider: str, endpoint: str, body: str, content_type: str,

@@ -238,6 +238,7 @@ class InboundEvent(SQLModel, table=True):
     outcome: str = "received"  # received, accepted, duplicate, rejected, failed
     http_status: Optional[int] = None
     detail: Optional[str] = None
+    attempts: int = 0  # processing attempts; failed events are retried a few times
 
 
 class ProcessedKey(SQLModel, table=True):

@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from desktop_app import __version__
-from desktop_app.core.twilio_webhooks import TwilioHooks
+from desktop_app.core import twilio_webhooks
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +36,6 @@ class ListenerError(RuntimeError):
 
 
 def create_app(ctx) -> Starlette:
-    twilio = TwilioHooks(ctx)
-
     async def health(request: Request) -> Response:
         return JSONResponse({
             "status": "ok",
@@ -47,19 +45,39 @@ def create_app(ctx) -> Starlette:
             "port": ctx.listen_port,
         })
 
-    methods = ["POST", "GET"]
-    routes = [
-        Route("/health", health, methods=["GET"]),
-        Route("/twilio/voice", twilio.voice, methods=methods),
-        Route("/twilio/dial-action", twilio.dial_action, methods=methods),
-        Route("/twilio/recording", twilio.recording, methods=methods),
-        Route("/twilio/call-status", twilio.call_status, methods=methods),
-        Route("/twilio/sms", twilio.sms, methods=methods),
-        Route("/twilio/message-status", twilio.message_status, methods=methods),
-    ]
+    routes = [Route("/health", health, methods=["GET"])]
+    routes.extend(twilio_webhooks.routes(ctx))
     for factory in _EXTRA_ROUTES:
         routes.extend(factory(ctx))
-    return Starlette(routes=routes)
+    return CountInFlight(Starlette(routes=routes), ctx.inflight)
+
+
+class CountInFlight:
+    """ASGI wrapper that counts requests until their answer's last byte is handed on."""
+
+    def __init__(self, app, inflight):
+        self.app = app
+        self.inflight = inflight
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        self.inflight.enter()
+        done = False
+
+        async def counting_send(message):
+            nonlocal done
+            await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body") and not done:
+                done = True
+                self.inflight.leave()
+
+        try:
+            await self.app(scope, receive, counting_send)
+        finally:
+            if not done:
+                self.inflight.leave()
 
 
 class Listener:

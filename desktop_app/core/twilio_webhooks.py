@@ -17,7 +17,8 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from desktop_app.core import calls, messaging, models, phones
 from desktop_app.core.db import StorageError
-from desktop_app.core.ingest import BadWebhook, LogThrottle, WebhookReply, ingest, store_rejected
+from desktop_app.core.ingest import (BadWebhook, Endpoint, LogThrottle, WebhookReply,
+                                     receive_async, register_endpoint, store_rejected)
 from desktop_app.core.routing import forwarding_phone
 
 log = logging.getLogger(__name__)
@@ -187,10 +188,6 @@ def _duration(params: MultiParams, name: str) -> int | None:
     return int(value)
 
 
-def _twiml(response) -> WebhookReply:
-    return WebhookReply(200, str(response), TWIML)
-
-
 def voicemail_twiml(ctx) -> VoiceResponse:
     response = VoiceResponse()
     if ctx.settings.get("voice.after_no_answer") == "hangup":
@@ -213,258 +210,304 @@ def voicemail_twiml(ctx) -> VoiceResponse:
     return response
 
 
-class TwilioHooks:
-    """The /twilio/* endpoints. Each runs its work in the database writer thread."""
+def decode_form(body: str, _content_type: str) -> MultiParams:
+    """Parameters of a stored form body, for processing it again."""
+    if body.lstrip().startswith("{"):
+        data = json.loads(body)
+        return MultiParams([(str(k), str(v)) for k, v in data.items()])
+    return MultiParams(parse_qsl(body, keep_blank_values=True))
 
-    def __init__(self, ctx):
-        self.ctx = ctx
 
-    async def _run(self, request: Request, parsed: ParsedRequest, endpoint: str,
-                   dedup_key: str | None, handler) -> Response:
-        ctx = self.ctx
+# -- voice ----------------------------------------------------------------------------------
 
-        def work():
-            return ingest(ctx, provider="twilio", endpoint=endpoint, body=parsed.raw,
-                          content_type=parsed.content_type, dedup_key=dedup_key, handler=handler)
+@dataclass(frozen=True)
+class VoiceEvent:
+    call_sid: str
+    caller_raw: str
+    dialed_raw: str
+    direction: str
 
-        try:
-            reply = await asyncio.wrap_future(ctx.db.run_in_writer(work))
-        except BadWebhook as exc:
-            return _reject(request, 400, str(exc))
-        except StorageError as exc:
-            log.error("Could not store %s webhook: %s", endpoint, exc)
-            return Response("storage unavailable, retry later\n", status_code=503,
-                            headers={"Retry-After": "5"}, media_type="text/plain")
-        except Exception:
-            log.exception("Handling %s webhook failed", endpoint)
-            return Response("internal error; the event was stored\n", status_code=500,
-                            media_type="text/plain")
-        if reply.note:
-            log.info("%s %s", endpoint, reply.note)
-        return Response(reply.body, status_code=reply.status, media_type=reply.content_type,
-                        headers=reply.headers)
 
-    async def _parse(self, request: Request) -> ParsedRequest | Response:
-        return await read_request(self.ctx, request)
+def parse_voice(p: MultiParams) -> VoiceEvent:
+    return VoiceEvent(_sid(p, "CallSid"), p.get("From") or p.get("Caller") or "",
+                      _require(p, "To")["To"], (p.get("Direction") or "inbound").strip().lower())
 
-    async def _bad(self, request: Request, parsed: ParsedRequest, endpoint: str,
-                   exc: BadWebhook) -> Response:
-        def work():
-            store_rejected(self.ctx, provider="twilio", endpoint=endpoint, body=parsed.raw,
-                           content_type=parsed.content_type, status=400, reason=str(exc))
 
-        try:
-            await asyncio.wrap_future(self.ctx.db.run_in_writer(work))
-        except StorageError:
-            pass
-        return _reject(request, 400, str(exc))
-
-    # -- voice ----------------------------------------------------------------------------
-
-    async def voice(self, request: Request) -> Response:
-        parsed = await self._parse(request)
-        if isinstance(parsed, Response):
-            return parsed
-        p = parsed.params
-        try:
-            call_sid = _sid(p, "CallSid")
-            dialed_raw = _require(p, "To")["To"]
-        except BadWebhook as exc:
-            return await self._bad(request, parsed, "voice", exc)
-        caller_raw = p.get("From") or p.get("Caller") or ""
-        direction = (p.get("Direction") or "inbound").strip().lower()
-        ctx = self.ctx
-
-        def handle(uow, duplicate: bool) -> WebhookReply:
-            now = ctx.clock.now()
-            call, created = calls.ensure_call(uow, "twilio", call_sid, caller_raw, dialed_raw, now,
-                                              direction)
-            if created:
-                assignment = forwarding_phone(uow.session, call.dialed, now)
-                call.flow = "dial" if assignment.phone else "voicemail"
-                call.lo_name = assignment.name if assignment.phone else None
-                call.lo_id = assignment.lo_id if assignment.phone else None
-                call.call_status = "ringing"
-                uow.add(call)
-            if call.flow == "dial":
-                lo_phone = None
-                if call.lo_id is not None:
-                    lo = uow.session.get(models.LoanOfficer, call.lo_id)
-                    lo_phone = lo.phone if lo else None
-                if lo_phone:
-                    response = VoiceResponse()
-                    dial = response.dial(timeout=ctx.settings.get("voice.dial_timeout_seconds"),
-                                         action="dial-action", method="POST")
-                    dial.number(lo_phone)
-                    return WebhookReply(200, str(response), TWIML,
-                                        note=f"call {call_sid} from {phones.mask(call.caller)}: "
-                                             f"ringing {call.lo_name}")
-                call.flow = "voicemail"
-                uow.add(call)
-            return WebhookReply(200, str(voicemail_twiml(ctx)), TWIML,
-                                note=f"call {call_sid} from {phones.mask(call.caller)}: no LO phone, "
-                                     "voicemail prompt")
-
-        return await self._run(request, parsed, "voice", f"twilio:voice:{call_sid}", handle)
-
-    async def dial_action(self, request: Request) -> Response:
-        parsed = await self._parse(request)
-        if isinstance(parsed, Response):
-            return parsed
-        p = parsed.params
-        try:
-            call_sid = _sid(p, "CallSid")
-            status = _require(p, "DialCallStatus")["DialCallStatus"].lower()
-            if status not in DIAL_STATUSES:
-                raise BadWebhook(f"DialCallStatus {status[:30]!r} is not one of "
-                                 + ", ".join(sorted(DIAL_STATUSES)))
-        except BadWebhook as exc:
-            return await self._bad(request, parsed, "dial-action", exc)
-        caller_raw = p.get("From") or ""
-        dialed_raw = p.get("To") or ""
-        ctx = self.ctx
-
-        def handle(uow, duplicate: bool) -> WebhookReply:
-            now = ctx.clock.now()
-            call, _ = calls.ensure_call(uow, "twilio", call_sid, caller_raw, dialed_raw, now)
-            if not duplicate:
-                if call.flow == "forward":
-                    call.flow = "dial"
-                calls.on_dial_result(uow, ctx, call, status, now)
-            if status in calls.ANSWERED_DIAL_STATUSES:
-                response = VoiceResponse()
-                response.hangup()
-                return WebhookReply(200, str(response), TWIML, note=f"call {call_sid}: answered")
-            return WebhookReply(200, str(voicemail_twiml(ctx)), TWIML,
-                                note=f"call {call_sid}: dial {status}, voicemail prompt")
-
-        return await self._run(request, parsed, "dial-action",
-                               f"twilio:dial:{call_sid}:{status}", handle)
-
-    async def recording(self, request: Request) -> Response:
-        parsed = await self._parse(request)
-        if isinstance(parsed, Response):
-            return parsed
-        p = parsed.params
-        try:
-            call_sid = _sid(p, "CallSid")
-            seconds = _duration(p, "RecordingDuration")
-        except BadWebhook as exc:
-            return await self._bad(request, parsed, "recording", exc)
-        recording_sid = (p.get("RecordingSid") or "").strip() or None
-        url = (p.get("RecordingUrl") or "").strip() or None
-        transcription = (p.get("TranscriptionText") or "").strip() or None
-        if url and not url.startswith("https://") and not url.startswith("http://"):
-            return await self._bad(request, parsed, "recording",
-                                   BadWebhook(f"RecordingUrl {url[:60]!r} is not an http(s) URL"))
-        kind = "transcription" if p.get("TranscriptionSid") or p.get("TranscriptionStatus") else (
-            "status" if p.get("RecordingStatus") else "action")
-        key_id = p.get("TranscriptionSid") or recording_sid or call_sid
-        ctx = self.ctx
-
-        def handle(uow, duplicate: bool) -> WebhookReply:
-            now = ctx.clock.now()
-            call, _ = calls.ensure_call(uow, "twilio", call_sid, p.get("From"), p.get("To"), now)
-            if not duplicate:
-                calls.on_recording(uow, ctx, call, recording_sid=recording_sid, url=url,
-                                   seconds=seconds, transcription=transcription, now=now)
+def apply_voice(uow, ctx, event: VoiceEvent, duplicate: bool) -> WebhookReply:
+    now = ctx.clock.now()
+    call, created = calls.ensure_call(uow, "twilio", event.call_sid, event.caller_raw,
+                                      event.dialed_raw, now, event.direction)
+    if created:
+        assignment = forwarding_phone(uow.session, call.dialed, now)
+        call.flow = "dial" if assignment.phone else "voicemail"
+        call.lo_name = assignment.name if assignment.phone else None
+        call.lo_id = assignment.lo_id if assignment.phone else None
+        call.call_status = "ringing"
+        uow.add(call)
+    if call.flow == "dial":
+        lo = uow.session.get(models.LoanOfficer, call.lo_id) if call.lo_id is not None else None
+        if lo is not None and lo.phone:
             response = VoiceResponse()
-            response.hangup()
-            return WebhookReply(200, str(response), TWIML, note=f"call {call_sid}: recording {kind}")
+            dial = response.dial(timeout=ctx.settings.get("voice.dial_timeout_seconds"),
+                                 action="dial-action", method="POST")
+            dial.number(lo.phone)
+            return WebhookReply(200, str(response), TWIML,
+                                note=f"call {event.call_sid} from {phones.mask(call.caller)}: "
+                                     f"ringing {call.lo_name}")
+        call.flow = "voicemail"
+        uow.add(call)
+    return WebhookReply(200, str(voicemail_twiml(ctx)), TWIML,
+                        note=f"call {event.call_sid} from {phones.mask(call.caller)}: no LO phone, "
+                             "voicemail prompt")
 
-        return await self._run(request, parsed, "recording",
-                               f"twilio:recording:{key_id}:{kind}", handle)
 
-    async def call_status(self, request: Request) -> Response:
-        parsed = await self._parse(request)
-        if isinstance(parsed, Response):
-            return parsed
-        p = parsed.params
-        try:
-            call_sid = _sid(p, "CallSid")
-            status = _require(p, "CallStatus")["CallStatus"].lower()
-            if status not in CALL_STATUSES:
-                raise BadWebhook(f"CallStatus {status[:30]!r} is not one of "
-                                 + ", ".join(sorted(CALL_STATUSES)))
-            duration = _duration(p, "CallDuration")
-        except BadWebhook as exc:
-            return await self._bad(request, parsed, "call-status", exc)
-        parent = (p.get("ParentCallSid") or "").strip()
-        direction = (p.get("Direction") or "inbound").strip().lower()
-        caller_raw = p.get("From") or p.get("Caller") or ""
-        dialed_raw = p.get("To") or p.get("Called") or ""
-        ctx = self.ctx
+@dataclass(frozen=True)
+class DialEvent:
+    call_sid: str
+    status: str
+    caller_raw: str
+    dialed_raw: str
 
-        def handle(uow, duplicate: bool) -> WebhookReply:
-            if duplicate:
-                return WebhookReply(204, note=f"call {call_sid}: {status} again")
-            now = ctx.clock.now()
-            if parent:
-                # A child leg (our <Dial> to the LO); the parent call's own events decide.
-                return WebhookReply(204, note=f"call {call_sid}: child leg of {parent}, {status}")
-            call, _ = calls.ensure_call(uow, "twilio", call_sid, caller_raw, dialed_raw, now,
-                                        direction)
-            outcome = calls.on_call_status(uow, ctx, call, status, duration, now)
-            return WebhookReply(204, note=f"call {call_sid} from {phones.mask(call.caller_raw)}: "
-                                          f"{outcome}")
 
-        return await self._run(request, parsed, "call-status",
-                               f"twilio:status:{call_sid}:{status}", handle)
+def parse_dial(p: MultiParams) -> DialEvent:
+    call_sid = _sid(p, "CallSid")
+    status = _require(p, "DialCallStatus")["DialCallStatus"].lower()
+    if status not in DIAL_STATUSES:
+        raise BadWebhook(f"DialCallStatus {status[:30]!r} is not one of "
+                         + ", ".join(sorted(DIAL_STATUSES)))
+    return DialEvent(call_sid, status, p.get("From") or "", p.get("To") or "")
 
-    # -- messaging ------------------------------------------------------------------------
 
-    async def sms(self, request: Request) -> Response:
-        parsed = await self._parse(request)
-        if isinstance(parsed, Response):
-            return parsed
-        p = parsed.params
-        try:
-            sid = _sid(p, "MessageSid", "SmsMessageSid", "SmsSid")
-            fields = _require(p, "From", "To")
-            num_media = _duration(p, "NumMedia") or 0
-        except BadWebhook as exc:
-            return await self._bad(request, parsed, "sms", exc)
-        body = p.get("Body") or ""
-        opt_out_type = (p.get("OptOutType") or "").strip() or None
-        ctx = self.ctx
+def apply_dial(uow, ctx, event: DialEvent, duplicate: bool) -> WebhookReply:
+    now = ctx.clock.now()
+    call, _ = calls.ensure_call(uow, "twilio", event.call_sid, event.caller_raw, event.dialed_raw, now)
+    if not duplicate:
+        if call.flow == "forward":
+            call.flow = "dial"
+        calls.on_dial_result(uow, ctx, call, event.status, now)
+    if event.status in calls.ANSWERED_DIAL_STATUSES:
+        response = VoiceResponse()
+        response.hangup()
+        return WebhookReply(200, str(response), TWIML, note=f"call {event.call_sid}: answered")
+    return WebhookReply(200, str(voicemail_twiml(ctx)), TWIML,
+                        note=f"call {event.call_sid}: dial {event.status}, voicemail prompt")
 
-        def handle(uow, duplicate: bool) -> WebhookReply:
-            empty = str(MessagingResponse())
-            if duplicate:
-                return WebhookReply(200, empty, TWIML, note=f"text {sid} again")
-            now = ctx.clock.now()
-            outcome = messaging.handle_inbound_sms(
-                uow, ctx, provider="twilio", sid=sid, from_raw=fields["From"], to_raw=fields["To"],
-                body=body, opt_out_type=opt_out_type, num_media=num_media, now=now)
-            return WebhookReply(200, empty, TWIML,
-                                note=f"text {sid} from {phones.mask(fields['From'])}: {outcome}")
 
-        return await self._run(request, parsed, "sms", f"twilio:sms:{sid}", handle)
+@dataclass(frozen=True)
+class RecordingEvent:
+    call_sid: str
+    recording_sid: str | None
+    url: str | None
+    seconds: int | None
+    transcription: str | None
+    kind: str
+    key_id: str
+    caller_raw: str | None
+    dialed_raw: str | None
 
-    async def message_status(self, request: Request) -> Response:
-        parsed = await self._parse(request)
-        if isinstance(parsed, Response):
-            return parsed
-        p = parsed.params
-        try:
-            sid = _sid(p, "MessageSid", "SmsSid")
-            status = (p.get("MessageStatus") or p.get("SmsStatus") or "").strip().lower()
-            if not status:
-                raise BadWebhook("missing required parameter: MessageStatus")
-            if status not in MESSAGE_STATUSES:
-                raise BadWebhook(f"MessageStatus {status[:30]!r} is not a Twilio message status")
-        except BadWebhook as exc:
-            return await self._bad(request, parsed, "message-status", exc)
-        error_code = (p.get("ErrorCode") or "").strip() or None
-        error_message = (p.get("ErrorMessage") or "").strip() or None
-        ctx = self.ctx
 
-        def handle(uow, duplicate: bool) -> WebhookReply:
-            if duplicate:
-                return WebhookReply(204, note=f"status {status} for {sid} again")
-            outcome = messaging.apply_delivery_status(uow, ctx, "twilio", sid, status, error_code,
-                                                      error_message, ctx.clock.now())
-            return WebhookReply(204, note=f"text {sid}: {outcome}")
+def parse_recording(p: MultiParams) -> RecordingEvent:
+    call_sid = _sid(p, "CallSid")
+    seconds = _duration(p, "RecordingDuration")
+    url = (p.get("RecordingUrl") or "").strip() or None
+    if url and not url.startswith(("https://", "http://")):
+        raise BadWebhook(f"RecordingUrl {url[:60]!r} is not an http(s) URL")
+    recording_sid = (p.get("RecordingSid") or "").strip() or None
+    kind = "transcription" if p.get("TranscriptionSid") or p.get("TranscriptionStatus") else (
+        "status" if p.get("RecordingStatus") else "action")
+    return RecordingEvent(call_sid, recording_sid, url, seconds,
+                          (p.get("TranscriptionText") or "").strip() or None, kind,
+                          p.get("TranscriptionSid") or recording_sid or call_sid,
+                          p.get("From"), p.get("To"))
 
-        return await self._run(request, parsed, "message-status",
-                               f"twilio:msgstatus:{sid}:{status}", handle)
+
+def apply_recording(uow, ctx, event: RecordingEvent, duplicate: bool) -> WebhookReply:
+    if not duplicate:
+        now = ctx.clock.now()
+        call, _ = calls.ensure_call(uow, "twilio", event.call_sid, event.caller_raw,
+                                    event.dialed_raw, now)
+        calls.on_recording(uow, ctx, call, recording_sid=event.recording_sid, url=event.url,
+                           seconds=event.seconds, transcription=event.transcription, now=now)
+    return WebhookReply(200, HANGUP_TWIML, TWIML, note=f"call {event.call_sid}: recording {event.kind}")
+
+
+@dataclass(frozen=True)
+class CallStatusEvent:
+    call_sid: str
+    status: str
+    duration: int | None
+    parent: str
+    direction: str
+    caller_raw: str
+    dialed_raw: str
+
+
+def parse_call_status(p: MultiParams) -> CallStatusEvent:
+    call_sid = _sid(p, "CallSid")
+    status = _require(p, "CallStatus")["CallStatus"].lower()
+    if status not in CALL_STATUSES:
+        raise BadWebhook(f"CallStatus {status[:30]!r} is not one of " + ", ".join(sorted(CALL_STATUSES)))
+    return CallStatusEvent(call_sid, status, _duration(p, "CallDuration"),
+                           (p.get("ParentCallSid") or "").strip(),
+                           (p.get("Direction") or "inbound").strip().lower(),
+                           p.get("From") or p.get("Caller") or "", p.get("To") or p.get("Called") or "")
+
+
+def apply_call_status(uow, ctx, event: CallStatusEvent, duplicate: bool) -> WebhookReply:
+    if duplicate:
+        return WebhookReply(204, note=f"call {event.call_sid}: {event.status} again")
+    if event.parent:
+        # A child leg (our <Dial> to the LO); the parent call's own events decide.
+        return WebhookReply(204, note=f"call {event.call_sid}: child leg of {event.parent}, {event.status}")
+    now = ctx.clock.now()
+    call, _ = calls.ensure_call(uow, "twilio", event.call_sid, event.caller_raw, event.dialed_raw,
+                                now, event.direction)
+    outcome = calls.on_call_status(uow, ctx, call, event.status, event.duration, now)
+    return WebhookReply(204, note=f"call {event.call_sid} from {phones.mask(call.caller_raw)}: {outcome}")
+
+
+# -- messaging ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SmsEvent:
+    sid: str
+    sender: str
+    to: str
+    body: str
+    opt_out_type: str | None
+    num_media: int
+
+
+def parse_sms(p: MultiParams) -> SmsEvent:
+    sid = _sid(p, "MessageSid", "SmsMessageSid", "SmsSid")
+    fields = _require(p, "From", "To")
+    num_media = _duration(p, "NumMedia") or 0
+    return SmsEvent(sid, fields["From"], fields["To"], p.get("Body") or "",
+                    (p.get("OptOutType") or "").strip() or None, num_media)
+
+
+def apply_sms(uow, ctx, event: SmsEvent, duplicate: bool) -> WebhookReply:
+    if duplicate:
+        return WebhookReply(200, EMPTY_MESSAGING, TWIML, note=f"text {event.sid} again")
+    outcome = messaging.handle_inbound_sms(
+        uow, ctx, provider="twilio", sid=event.sid, from_raw=event.sender, to_raw=event.to,
+        body=event.body, opt_out_type=event.opt_out_type, num_media=event.num_media,
+        now=ctx.clock.now())
+    return WebhookReply(200, EMPTY_MESSAGING, TWIML,
+                        note=f"text {event.sid} from {phones.mask(event.sender)}: {outcome}")
+
+
+@dataclass(frozen=True)
+class MessageStatusEvent:
+    sid: str
+    status: str
+    error_code: str | None
+    error_message: str | None
+
+
+def parse_message_status(p: MultiParams) -> MessageStatusEvent:
+    sid = _sid(p, "MessageSid", "SmsSid")
+    status = (p.get("MessageStatus") or p.get("SmsStatus") or "").strip().lower()
+    if not status:
+        raise BadWebhook("missing required parameter: MessageStatus")
+    if status not in MESSAGE_STATUSES:
+        raise BadWebhook(f"MessageStatus {status[:30]!r} is not a Twilio message status")
+    return MessageStatusEvent(sid, status, (p.get("ErrorCode") or "").strip() or None,
+                              (p.get("ErrorMessage") or "").strip() or None)
+
+
+def apply_message_status(uow, ctx, event: MessageStatusEvent, duplicate: bool) -> WebhookReply:
+    if duplicate:
+        return WebhookReply(204, note=f"status {event.status} for {event.sid} again")
+    outcome = messaging.apply_delivery_status(uow, ctx, "twilio", event.sid, event.status,
+                                              event.error_code, event.error_message, ctx.clock.now())
+    return WebhookReply(204, note=f"text {event.sid}: {outcome}")
+
+
+def _hangup() -> str:
+    response = VoiceResponse()
+    response.hangup()
+    return str(response)
+
+
+HANGUP_TWIML = _hangup()
+EMPTY_MESSAGING = str(MessagingResponse())
+
+VOICE = register_endpoint(Endpoint(
+    "twilio", "voice", parse_voice, lambda e: f"twilio:voice:{e.call_sid}", apply_voice, decode_form))
+DIAL_ACTION = register_endpoint(Endpoint(
+    "twilio", "dial-action", parse_dial, lambda e: f"twilio:dial:{e.call_sid}:{e.status}",
+    apply_dial, decode_form))
+RECORDING = register_endpoint(Endpoint(
+    "twilio", "recording", parse_recording, lambda e: f"twilio:recording:{e.key_id}:{e.kind}",
+    apply_recording, decode_form, deferred=True, ack=WebhookReply(200, HANGUP_TWIML, TWIML)))
+CALL_STATUS = register_endpoint(Endpoint(
+    "twilio", "call-status", parse_call_status, lambda e: f"twilio:status:{e.call_sid}:{e.status}",
+    apply_call_status, decode_form, deferred=True, ack=WebhookReply(204)))
+SMS = register_endpoint(Endpoint(
+    "twilio", "sms", parse_sms, lambda e: f"twilio:sms:{e.sid}", apply_sms, decode_form,
+    deferred=True, ack=WebhookReply(200, EMPTY_MESSAGING, TWIML)))
+MESSAGE_STATUS = register_endpoint(Endpoint(
+    "twilio", "message-status", parse_message_status,
+    lambda e: f"twilio:msgstatus:{e.sid}:{e.status}", apply_message_status, decode_form,
+    deferred=True, ack=WebhookReply(204)))
+
+
+async def handle(ctx, request: Request, endpoint: Endpoint) -> Response:
+    """Check, store and answer one Twilio webhook request."""
+    parsed_request = await read_request(ctx, request)
+    if isinstance(parsed_request, Response):
+        return parsed_request
+    try:
+        parsed = endpoint.parse(parsed_request.params)
+    except BadWebhook as exc:
+        return await _store_bad(ctx, request, parsed_request, endpoint.name, exc)
+    try:
+        reply = await receive_async(ctx, endpoint, body=parsed_request.raw,
+                                    content_type=parsed_request.content_type, parsed=parsed)
+    except BadWebhook as exc:
+        return _reject(request, 400, str(exc))
+    except StorageError as exc:
+        log.error("Could not store %s webhook: %s", endpoint.name, exc)
+        return Response("storage unavailable, retry later\n", status_code=503,
+                        headers={"Retry-After": "5"}, media_type="text/plain")
+    except Exception:
+        log.exception("Handling %s webhook failed", endpoint.name)
+        return Response("internal error; the event was stored\n", status_code=500,
+                        media_type="text/plain")
+    if reply.note:
+        log.info("%s %s", endpoint.name, reply.note)
+    return Response(reply.body, status_code=reply.status, media_type=reply.content_type,
+                    headers=reply.headers)
+
+
+async def _store_bad(ctx, request: Request, parsed: ParsedRequest, name: str,
+                     exc: BadWebhook) -> Response:
+    def work():
+        store_rejected(ctx, provider="twilio", endpoint=name, body=parsed.raw,
+                       content_type=parsed.content_type, status=400, reason=str(exc))
+
+    try:
+        await asyncio.wrap_future(ctx.db.run_in_writer(work))
+    except StorageError:
+        log.error("Could not store a rejected %s webhook", name)
+    return _reject(request, 400, str(exc))
+
+
+def routes(ctx) -> list:
+    from starlette.routing import Route  # noqa: PLC0415
+
+    def endpoint_route(path: str, endpoint: Endpoint) -> Route:
+        async def view(request: Request) -> Response:
+            return await handle(ctx, request, endpoint)
+
+        return Route(path, view, methods=["POST", "GET"])
+
+    return [
+        endpoint_route("/twilio/voice", VOICE),
+        endpoint_route("/twilio/dial-action", DIAL_ACTION),
+        endpoint_route("/twilio/recording", RECORDING),
+        endpoint_route("/twilio/call-status", CALL_STATUS),
+        endpoint_route("/twilio/sms", SMS),
+        endpoint_route("/twilio/message-status", MESSAGE_STATUS),
+    ]
