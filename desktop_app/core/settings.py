@@ -242,6 +242,10 @@ _DEFS = [
                choices=("us", "eu", "ap", "au", "sa", "jp", "in")),
     SettingDef("ui.tray_hint_shown", bool, False,
                "Whether the hint about closing to the tray has been shown."),
+    # Email and voicemail-drop channels
+    SettingDef("email.postal_address", str, "",
+               "The brokerage's postal address, shown in the footer of every automated email "
+               "(US law requires one in commercial email)."),
 ]
 
 REGISTRY: dict[str, SettingDef] = {d.key: d for d in _DEFS}
