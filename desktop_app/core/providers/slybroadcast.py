@@ -5,6 +5,9 @@ c_url with c_audio, c_title, c_dispo_url and mobile_only. The reply is text: "OK
 "session_id=..." lines, or "ERROR" and the reason. Each call's result is posted to
 c_dispo_url as the form field `var` = "session_id|phone|status|reason|delivery time|carrier",
 and the receiver must respond "OK".
+
+NOTE: the field name `var` and the "OK" acknowledgement match Slybroadcast's docs and public
+receivers; the order of the parts inside `var` could not be checked against a sample.
 """
 
 from __future__ import annotations
