@@ -130,8 +130,8 @@ def test_forward_only_statuses_are_misses(app, client, status):
 def test_forward_only_inquiry_texts_once(app, client, twilio_api):
     client.post("/twilio/call-status", status_params(call_sid(), CALLER, GENERAL_LINE,
                                                      status="no-answer", duration=9))
-    twilio_api.wait_for_messages(1)
-    assert twilio_api.sent()[0]["from"] == GENERAL_LINE
+    posts = twilio_api.wait_for_messages(1)
+    assert posts[0].form["From"] == GENERAL_LINE
 
 
 def test_repeated_and_out_of_order_callbacks_text_once(app, client, twilio_api):

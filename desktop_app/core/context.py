@@ -137,6 +137,11 @@ class Context:
             return False, f"no {_CHANNEL_WORDS.get(channel, channel)} provider is set up yet"
         return factory(self)
 
+    def step_skip_reason(self, session, contact, step) -> str | None:
+        """Why a registered channel cannot serve this step (for example no LO recording)."""
+        check = _STEP_CHECKS.get(step.channel)
+        return check(self, session, contact, step) if check is not None else None
+
     def channel_sender(self, channel: str):
         """The sender for a channel other than SMS (object with send(job) -> SendResult)."""
         factory = _CHANNEL_SENDERS.get(channel)
@@ -158,6 +163,10 @@ _CHANNEL_CHECKS: dict[str, Callable[[Context], tuple[bool, str]]] = {}
 # Channels other than SMS register their sender here: factory(context) -> sender.
 _CHANNEL_SENDERS: dict[str, Callable[[Context], object]] = {}
 
+# Channels other than SMS may register a per-step check here:
+# check(context, session, contact, step) -> reason to skip the step, or None.
+_STEP_CHECKS: dict[str, Callable[[Context, object, object, object], str | None]] = {}
+
 # Other SMS providers register a factory here: factory(context) -> SmsProvider | None.
 _EXTRA_SMS_PROVIDERS: dict[str, Callable[[Context], SmsProvider | None]] = {}
 
@@ -167,11 +176,21 @@ def register_sms_provider(name: str, factory: Callable[[Context], SmsProvider | 
 
 
 def register_channel(channel: str, check: Callable[[Context], tuple[bool, str]],
-                     sender: Callable[[Context], object]) -> None:
+                     sender: Callable[[Context], object],
+                     step_check: Callable[[Context, object, object, object], str | None] | None = None
+                     ) -> None:
     """Make a channel other than SMS sendable: `check` says whether it is ready (sandbox
-    counts as ready) and why not; `sender(context)` returns an object with send(job)."""
+    counts as ready) and why not; `sender(context)` returns an object with send(job).
+
+    `step_check(context, session, contact, step)`, when given, runs with the sequence gates
+    before every send and returns a reason to skip that one step, or None. The sender may
+    also have after_sent(uow, job, result, now), called in the transaction that records a
+    successful send.
+    """
     _CHANNEL_CHECKS[channel] = check
     _CHANNEL_SENDERS[channel] = sender
+    if step_check is not None:
+        _STEP_CHECKS[channel] = step_check
 
 
 # Called after each committed missed-call decision: hook(context, contact_id, call_id).

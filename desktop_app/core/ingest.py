@@ -314,6 +314,25 @@ def _apply_now(ctx, endpoint: Endpoint, event_id: int, dedup_key: str | None, pa
         raise
 
 
+Handler = Callable[[Any, bool], WebhookReply]
+
+
+def ingest(ctx, *, provider: str, endpoint: str, body: str, content_type: str,
+           dedup_key: str | None, handler: Handler) -> WebhookReply:
+    """Store the raw event, then run handler(uow, duplicate) in its own transaction.
+
+    For endpoints that act before answering with a one-off handler (no Endpoint entry).
+    Run it in the writer thread. A failing handler rolls back its changes, marks the event
+    failed and raises, so the listener answers 5xx and the provider retries.
+    """
+    now = ctx.clock.now()
+    event_id = ctx.db.write(_store_raw, provider, endpoint, body, content_type, dedup_key, now)
+    endpoint_spec = Endpoint(provider, endpoint, parse=lambda p: p, key=lambda p: dedup_key,
+                             apply=lambda uow, _ctx, _parsed, duplicate: handler(uow, duplicate),
+                             decode=lambda b, c: None)
+    return _apply_now(ctx, endpoint_spec, event_id, dedup_key, None, now)
+
+
 def _mark_failed(ctx, event_id: int, status: int, detail: str) -> None:
     try:
         ctx.db.write(_finish, event_id, "failed", status, detail, True)

@@ -151,6 +151,11 @@ class SendHandler:
                   summary, now, step_id=job.step_id, message_id=job.message_id)
         if message is not None and result.provider_id:
             self._apply_early_statuses(uow, message, now)
+        if job.channel != "sms":
+            # A channel's own results (a drop's delivery report) can beat the send's answer.
+            after_sent = getattr(self.ctx.channel_sender(job.channel), "after_sent", None)
+            if after_sent is not None:
+                after_sent(uow, job, result, now)
 
     def _apply_early_statuses(self, uow, message: models.Message, now: datetime) -> None:
         """Status callbacks can beat the send's own answer; replay any that came first."""

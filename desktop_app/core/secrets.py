@@ -25,6 +25,8 @@ CREDENTIALS: dict[str, tuple[str, bool]] = {
     "email.from": ("MCD_EMAIL_FROM", False),
     "dropcowboy.key": ("MCD_DROPCOWBOY_KEY", True),
     "dropcowboy.secret": ("MCD_DROPCOWBOY_SECRET", True),
+    # Signing secrets of Drop Cowboy webhooks (one per webhook, comma separated).
+    "dropcowboy.webhook_secret": ("MCD_DROPCOWBOY_WEBHOOK_SECRET", True),
     "slybroadcast.user": ("MCD_SLYBROADCAST_USER", False),
     "slybroadcast.password": ("MCD_SLYBROADCAST_PASSWORD", True),
     "ngrok.authtoken": ("MCD_NGROK_AUTHTOKEN", True),
@@ -35,7 +37,8 @@ API_URLS: dict[str, tuple[str, str]] = {
     "twilio": ("MCD_TWILIO_API_URL", "https://api.twilio.com"),
     "ringcentral": ("MCD_RINGCENTRAL_API_URL", "https://platform.ringcentral.com"),
     "hubspot": ("MCD_HUBSPOT_API_URL", "https://api.hubapi.com"),
-    "dropcowboy": ("MCD_DROPCOWBOY_API_URL", "https://api.dropcowboy.com"),
+    # The current Drop Cowboy API (x-key and x-secret headers); the v1 host takes other fields.
+    "dropcowboy": ("MCD_DROPCOWBOY_API_URL", "https://api-v2.dropcowboy.com"),
     "slybroadcast": ("MCD_SLYBROADCAST_API_URL", "https://www.mobile-sphere.com/gateway/vmb.php"),
 }
 

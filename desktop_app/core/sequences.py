@@ -215,6 +215,10 @@ def check(session: Session, ctx, contact: models.Contact, step: models.Step, now
             return Gate("skip", "no email address known for the borrower")
         if contact.consent_email is False:
             return Gate("skip", "the borrower declined email")
+    if step.channel != "sms":
+        channel_reason = ctx.step_skip_reason(session, contact, step)
+        if channel_reason:
+            return Gate("skip", channel_reason)
 
     quiet = QuietHours.from_settings(settings)
     late = now - step.due_at

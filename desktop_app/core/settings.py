@@ -242,6 +242,17 @@ _DEFS = [
                choices=("us", "eu", "ap", "au", "sa", "jp", "in")),
     SettingDef("ui.tray_hint_shown", bool, False,
                "Whether the hint about closing to the tray has been shown."),
+    # Email and voicemail-drop channels
+    SettingDef("email.postal_address", str, "",
+               "The brokerage's postal address, shown in the footer of every automated email "
+               "(US law requires one in commercial email)."),
+    SettingDef("drops.dropcowboy_audio", str, "media",
+               "How Drop Cowboy gets the LO's recording: media imports it once into the Drop "
+               "Cowboy media library (works on every account); audio_url lets Drop Cowboy fetch "
+               "it from the app on each drop (bring-your-own-carrier accounts with audio_url "
+               "enabled by Drop Cowboy support).", choices=("media", "audio_url")),
+    SettingDef("drops.dropcowboy_phone_line_id", str, "",
+               "Drop Cowboy phone line to drop from; empty uses the account's default line."),
 ]
 
 REGISTRY: dict[str, SettingDef] = {d.key: d for d in _DEFS}
