@@ -1,9 +1,9 @@
 """Benchmark: does the HubSpot sync slow the first text, and what does one sync cost?
 
-Runs the app against the Twilio and HubSpot stand-ins on 127.0.0.1, with and without a
-HubSpot token, and prints for each run the time from the final call-status webhook to the
-text request reaching the Twilio stand-in (p50, p95), the time until the contact shows
-"synced", and the HubSpot requests per sync.
+Runs the app against the Twilio and HubSpot stand-ins on 127.0.0.1, once without and once
+with a HubSpot token. For each run it prints the time from the final call-status webhook to
+the text request reaching the Twilio stand-in (p50, p95). With the token it also prints the
+time until the contact shows "synced" and the HubSpot requests per sync.
 
     .venv/bin/python -m tests.benchmarks.hubspot_sync [--calls 40]
 """
