@@ -169,6 +169,12 @@ def _check_sequences(key: str, value: Any) -> None:
             names.add(step["name"])
 
 
+def _check_hubspot_property(key: str, value: Any) -> None:
+    if value and not re.fullmatch(r"[a-z][a-z0-9_]*", str(value)):
+        raise SettingError(f"{key}: {value!r} is not a HubSpot internal property name such as "
+                           "lead_source (lowercase letters, digits and underscores)")
+
+
 _DEFS = [
     SettingDef("brokerage.name", str, "", "Brokerage name used in texts and emails.",
                env="MCD_BROKERAGE_NAME"),
@@ -253,6 +259,10 @@ _DEFS = [
                "enabled by Drop Cowboy support).", choices=("media", "audio_url")),
     SettingDef("drops.dropcowboy_phone_line_id", str, "",
                "Drop Cowboy phone line to drop from; empty uses the account's default line."),
+    # HubSpot
+    SettingDef("hubspot.lead_source_property", str, "lead_source",
+               "Internal name of the HubSpot contact property that gets the lead source when the "
+               "app creates a contact; empty sends no lead source.", check=_check_hubspot_property),
 ]
 
 REGISTRY: dict[str, SettingDef] = {d.key: d for d in _DEFS}
