@@ -8,7 +8,7 @@ import logging
 log = logging.getLogger(__name__)
 
 # Each module has register(); add a module here when it lands.
-MODULES: tuple[str, ...] = ()
+MODULES: tuple[str, ...] = ("ringcentral",)
 
 _done = False
 

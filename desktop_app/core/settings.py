@@ -242,6 +242,13 @@ _DEFS = [
                choices=("us", "eu", "ap", "au", "sa", "jp", "in")),
     SettingDef("ui.tray_hint_shown", bool, False,
                "Whether the hint about closing to the tray has been shown."),
+    # RingCentral
+    SettingDef("ringcentral.event_wait_seconds", float, 3.0,
+               "Seconds to wait for a RingCentral call's earlier events when its missed-call "
+               "event arrives first; after that the call is decided on the events received.",
+               minimum=0, maximum=60),
+    SettingDef("ringcentral.manage_subscription", bool, True,
+               "Create and renew the RingCentral webhook subscription automatically."),
 ]
 
 REGISTRY: dict[str, SettingDef] = {d.key: d for d in _DEFS}
