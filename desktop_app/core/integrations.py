@@ -8,7 +8,7 @@ import logging
 log = logging.getLogger(__name__)
 
 # Each module has register(); add a module here when it lands.
-MODULES: tuple[str, ...] = ("email_channel", "drops", "hubspot")
+MODULES: tuple[str, ...] = ("email_channel", "drops", "hubspot", "ringcentral")
 
 _done = False
 

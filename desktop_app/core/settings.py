@@ -263,6 +263,13 @@ _DEFS = [
     SettingDef("hubspot.lead_source_property", str, "lead_source",
                "Internal name of the HubSpot contact property that gets the lead source when the "
                "app creates a contact; empty sends no lead source.", check=_check_hubspot_property),
+    # RingCentral
+    SettingDef("ringcentral.event_wait_seconds", float, 3.0,
+               "Seconds to wait for a RingCentral call's earlier events when its missed-call "
+               "event arrives first; after that the call is decided on the events received.",
+               minimum=0, maximum=60),
+    SettingDef("ringcentral.manage_subscription", bool, True,
+               "Create and renew the RingCentral webhook subscription automatically."),
 ]
 
 REGISTRY: dict[str, SettingDef] = {d.key: d for d in _DEFS}
