@@ -108,11 +108,21 @@ def test_prune_drops_libraries_only_dropped_plugins_need():
     kept, dropped = bundle_filter.prune_orphans(
         binaries, bundle_filter.wanted, lambda path: [(name, None) for name in imports.get(path, [])])
 
-    assert {entry[0] for entry in dropped} == {
-        gtk_theme, "libgtk-3.so.0", "libpango-1.0.so.0", "libgtk-3.so"}
+    assert {entry[0] for entry in dropped} == {gtk_theme, "libgtk-3.so.0", "libpango-1.0.so.0"}
     assert {entry[0] for entry in kept} == {
         "PySide6/Qt/plugins/platforms/libqxcb.so", "PySide6/Qt/lib/libQt6Gui.so.6",
         "libglib-2.0.so.0", "lameenc.so"}
+
+
+def test_links_to_dropped_libraries_go_too():
+    removed = [("PySide6/Qt/lib/libQt6WaylandClient.so.6", "/src/wayland", "BINARY")]
+    datas = [("libQt6WaylandClient.so.6", "PySide6/Qt/lib/libQt6WaylandClient.so.6", "SYMLINK"),
+             ("libQt6Gui.so.6", "PySide6/Qt/lib/libQt6Gui.so.6", "SYMLINK"),
+             ("resources/icons/app.svg", "/src/app.svg", "DATA")]
+
+    kept = bundle_filter.drop_links_to(datas, removed)
+
+    assert [entry[0] for entry in kept] == ["libQt6Gui.so.6", "resources/icons/app.svg"]
 
 
 def test_committed_icons_have_every_size():

@@ -111,16 +111,27 @@ def prune_orphans(binaries: list, keep: Callable[[object], bool],
                 dropped.add(dest)
                 changed = True
 
-    # A symbolic link to a dropped library would dangle (macOS frameworks, Linux SONAMEs).
-    for entry in binaries:
-        if entry[2] == "SYMLINK":
-            target = os.path.normpath(os.path.join(os.path.dirname(_dest(entry)), entry[1]))
-            if target.replace("\\", "/") in dropped:
-                dropped.add(_dest(entry))
-
     kept = [entry for entry in binaries if _dest(entry) not in dropped]
     removed = [entry for entry in binaries if _dest(entry) in dropped]
-    return kept, removed
+    return drop_links_to(kept, removed), removed
+
+
+def drop_links_to(entries: list, removed: list) -> list:
+    """Return entries without the symbolic links that point at a removed entry.
+
+    PyInstaller adds a top-level link to each library it collects into a subfolder (in
+    Analysis.datas on Linux, and for macOS frameworks); a link to a dropped library would
+    dangle. A SYMLINK entry's source is the target path relative to the link's folder.
+    """
+    gone = {_dest(entry) for entry in removed}
+    result = []
+    for entry in entries:
+        if entry[2] == "SYMLINK":
+            target = os.path.normpath(os.path.join(os.path.dirname(_dest(entry)), entry[1]))
+            if target.replace("\\", "/") in gone:
+                continue
+        result.append(entry)
+    return result
 
 
 def has_debug_info(path: str) -> bool:
