@@ -148,3 +148,18 @@ def test_make_icons_writes_valid_ico_entries(tmp_path, qapp):
         # The bottom-left pixel is outside the rounded corner: transparent and masked.
         assert payload[40 + 3] == 0
         assert payload[40 + size * size * 4] & 0x80
+
+
+def test_dropped_macos_framework_leaves_nothing():
+    lib = "PySide6/Qt/lib/QtPdf.framework"
+    removed = [(f"{lib}/Versions/A/QtPdf", "/src/QtPdf", "BINARY")]
+    datas = [(f"{lib}/Versions/A/Resources/Info.plist", "/src/Info.plist", "DATA"),
+             (f"{lib}/Versions/Current", "A", "SYMLINK"),
+             (f"{lib}/QtPdf", "Versions/Current/QtPdf", "SYMLINK"),
+             ("QtPdf", f"{lib}/Versions/A/QtPdf", "SYMLINK"),
+             ("PySide6/Qt/lib/QtGui.framework/Versions/A/Resources/Info.plist", "/src/g", "DATA")]
+
+    kept = bundle_filter.drop_links_to(datas, removed)
+
+    assert [entry[0] for entry in kept] == [
+        "PySide6/Qt/lib/QtGui.framework/Versions/A/Resources/Info.plist"]

@@ -117,18 +117,29 @@ def prune_orphans(binaries: list, keep: Callable[[object], bool],
 
 
 def drop_links_to(entries: list, removed: list) -> list:
-    """Return entries without the symbolic links that point at a removed entry.
+    """Return entries without what a removed library leaves behind.
 
-    PyInstaller adds a top-level link to each library it collects into a subfolder (in
-    Analysis.datas on Linux, and for macOS frameworks); a link to a dropped library would
-    dangle. A SYMLINK entry's source is the target path relative to the link's folder.
+    That is each symbolic link to it: PyInstaller links every library it collects into a
+    subfolder from the top level (kept in Analysis.datas on Linux). For a macOS framework
+    it is also the rest of its X.framework folder (Info.plist, version links), which would
+    make codesign reject the app. A SYMLINK entry's source is the target path relative to
+    the link's folder.
     """
     gone = {_dest(entry) for entry in removed}
+    frameworks = {dest[:dest.index(".framework/") + len(".framework/")]
+                  for dest in gone if ".framework/" in dest}
+
+    def is_leftover(path: str) -> bool:
+        return path in gone or any(path.startswith(prefix) for prefix in frameworks)
+
     result = []
     for entry in entries:
+        dest = _dest(entry)
+        if is_leftover(dest):
+            continue
         if entry[2] == "SYMLINK":
-            target = os.path.normpath(os.path.join(os.path.dirname(_dest(entry)), entry[1]))
-            if target.replace("\\", "/") in gone:
+            target = os.path.normpath(os.path.join(os.path.dirname(dest), entry[1]))
+            if is_leftover(target.replace("\\", "/")):
                 continue
         result.append(entry)
     return result
