@@ -375,10 +375,16 @@ class SelfCheck:
         environ = {key: value for key, value in os.environ.items() if not key.startswith("MCD_")}
         options = AppOptions(data_dir=self.scratch / "listener", port=0, tunnel=False,
                              start_scheduler=False, send_interval=0.0)
-        self.desk = DeskApp(options, environ=environ)
-        self.desk.start()
-        port = self.desk.ctx.listen_port
-        health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=5.0)
+        desk = DeskApp(options, environ=environ)
+        try:
+            desk.start()
+        except Exception:
+            desk.stop()
+            raise
+        self.desk = desk
+        port = desk.ctx.listen_port
+        # trust_env=False: an office proxy from the environment must not carry a loopback request.
+        health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=5.0, trust_env=False)
         if health.status_code != 200 or health.json().get("version") != __version__:
             raise CheckFailed(f"GET /health on 127.0.0.1:{port} returned HTTP "
                               f"{health.status_code}: {health.text[:200]}")

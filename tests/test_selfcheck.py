@@ -21,6 +21,9 @@ def run_self_check(tmp_path, *args):
     # Where the app's real data folder would be: the check must not create it.
     env["XDG_DATA_HOME"] = str(tmp_path / "xdg-data")
     env["XDG_STATE_HOME"] = str(tmp_path / "xdg-state")
+    # An office proxy that refuses everything: loopback requests must not go through it.
+    for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        env[name] = "http://127.0.0.1:9"
     if not env.get("DISPLAY"):
         env["QT_QPA_PLATFORM"] = "offscreen"
     return subprocess.run([sys.executable, "-m", "desktop_app", "--self-check", *args],
