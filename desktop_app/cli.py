@@ -103,7 +103,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.self_check:
             from desktop_app.selfcheck import run_self_check  # noqa: PLC0415
 
-            return run_self_check(data_dir)
+            # Without --data-dir or MCD_DATA_DIR the check uses a temporary folder, so
+            # it never opens the real database unless asked to.
+            explicit = getattr(args, "data_dir", None) or os.environ.get("MCD_DATA_DIR")
+            return run_self_check(data_dir if explicit else None)
         if args.command == "simulate":
             return _simulate(args, data_dir)
         if args.command == "export":

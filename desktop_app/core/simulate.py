@@ -73,7 +73,9 @@ def send_test_call(*, port: int, signing_key: str, caller: str | None = None,
     local = f"http://{host}:{port}"
     result = SimulationResult(call_sid, caller_e164, dialed_e164, seconds)
 
-    with httpx.Client(timeout=timeout) as client:
+    # trust_env=False: a proxy set in the environment (or, on Windows, in the system
+    # settings) would otherwise receive these loopback requests and refuse them.
+    with httpx.Client(timeout=timeout, trust_env=False) as client:
         if base_url is None:
             try:
                 health = client.get(f"{local}/health")
