@@ -9,7 +9,7 @@ from pathlib import Path
 
 from desktop_app.core import calls, ingest, sequences
 from desktop_app.core.clock import SystemClock
-from desktop_app.core.context import Context
+from desktop_app.core.context import Context, service_factories
 from desktop_app.core.db import BUSY_TIMEOUT_MS, DB_FILENAME, Database
 from desktop_app.core.events import EventBus, ServiceState
 from desktop_app.core.integrations import register_all
@@ -66,6 +66,7 @@ class DeskApp:
         self.ctx.wake_at = self.alarm.wake_at
         self.listener: Listener | None = None
         self.tunnel = None
+        self.services: list = []
         self.started = False
 
     @property
@@ -91,6 +92,13 @@ class DeskApp:
         if self.options.tunnel:
             log.debug("Start: opening the tunnel")
             self._start_tunnel()
+
+        log.debug("Start: background services of the integrations")
+        for factory in service_factories():
+            service = factory(ctx)
+            if service is not None:
+                service.start()
+                self.services.append(service)
 
         log.debug("Start: catching up on steps due while the app was closed")
         self.tick(startup=True)
@@ -140,6 +148,12 @@ class DeskApp:
 
     def stop(self) -> None:
         log.info("Stopping")
+        for service in reversed(self.services):
+            try:
+                service.stop()
+            except Exception:
+                log.exception("Stopping %r failed", service)
+        self.services.clear()
         if self.tunnel is not None:
             self.tunnel.stop()
         if self.listener is not None:

@@ -209,3 +209,17 @@ def run_miss_hooks(context: Context, contact_id: int, call_id: int) -> None:
             hook(context, contact_id, call_id)
         except Exception:
             log.exception("Missed-call hook %r failed for contact %s", hook, contact_id)
+
+
+# Background services started with the app: factory(context) -> object with start() and
+# stop(), or None when the service has nothing to do (e.g. no credentials).
+_SERVICES: list[Callable[[Context], object | None]] = []
+
+
+def register_service(factory: Callable[[Context], object | None]) -> None:
+    if factory not in _SERVICES:
+        _SERVICES.append(factory)
+
+
+def service_factories() -> list[Callable[[Context], object | None]]:
+    return list(_SERVICES)
