@@ -135,14 +135,16 @@ class Microphone(QObject):
                   self._format.sample_rate, self._format.channels, self._format.sample_format)
 
     def stop(self) -> None:
-        if self._source is None:
+        source = self._source
+        if source is None:
             return
+        # Cleared first: the last chunk's receiver may call stop() again, which must return.
+        self._source = None
         self._stopping = True
         self._watchdog.stop()
-        self._source.stop()
+        source.stop()
         self._drain()
-        self._source.deleteLater()
-        self._source = None
+        source.deleteLater()
         if self._buffer is not None:
             self._buffer.bytesWritten.disconnect(self._drain)
             self._buffer.close()

@@ -290,7 +290,10 @@ class RecorderDialog(QDialog):
         if self.state not in (STARTING, RECORDING):
             return
         self.microphone.stop()
-        self._finish_take()
+        # The audio still buffered arrives during stop() and may have filled the take,
+        # which finishes it already.
+        if self.state in (STARTING, RECORDING):
+            self._finish_take()
 
     def _finish_take(self) -> None:
         seconds = self.take.seconds if self.take is not None else 0.0
