@@ -483,7 +483,8 @@ def test_media_url_unguessable(dc_app):
     assert all(len(token) >= 32 for token in tokens)  # 192 random bits (token_urlsafe(24))
     assert tokens[0] != tokens[1]
     token = tokens[0]
-    for path in (f"/media/{token[:-1]}A.mp3", f"/media/{token}.wav", f"/media/{token}", "/media/",
+    altered = token[:-1] + ("B" if token.endswith("A") else "A")
+    for path in (f"/media/{altered}.mp3", f"/media/{token}.wav", f"/media/{token}", "/media/",
                  "/media", "/media/recordings", f"/media/..%2F{token}.mp3", "/media/lo-1.mp3",
                  "/recordings/lo-1.mp3"):
         assert httpx.get(dc_app.app_base + path).status_code == 404, path
