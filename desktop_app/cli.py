@@ -69,6 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
     _common(s_imp)
     s_imp.add_argument("file", type=Path)
 
+    demo = sub.add_parser("demo", help="fill an empty data folder with a generated demo brokerage")
+    _common(demo)
+    demo.add_argument("--contacts", type=int, default=300,
+                      help="number of demo callers (default: 300)")
+
     dnc = sub.add_parser("dnc", help="manage the do-not-contact list")
     dnc_sub = dnc.add_subparsers(dest="dnc_command", metavar="ACTION", required=True)
     d_imp = dnc_sub.add_parser("import", help="add the numbers in a CSV file to the list")
@@ -115,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
             return _settings(args, data_dir)
         if args.command == "dnc":
             return _dnc(args, data_dir)
+        if args.command == "demo":
+            return _demo(args, data_dir)
         if args.headless:
             return _headless(args, data_dir)
         return _window(args, data_dir)
@@ -324,6 +331,27 @@ def _dnc(args, data_dir: Path) -> int:
         print(f"  rejected {line}", file=sys.stderr)
     if len(report.rejected) > 50:
         print(f"  ... and {len(report.rejected) - 50} more", file=sys.stderr)
+    return 0
+
+
+def _demo(args, data_dir: Path) -> int:
+    from desktop_app.core import demo  # noqa: PLC0415
+    from desktop_app.core.app import open_context  # noqa: PLC0415
+
+    if not 1 <= args.contacts <= 4000:
+        print("error: --contacts must be between 1 and 4000 (the fictional numbers run out)",
+              file=sys.stderr)
+        return 2
+    ctx = open_context(data_dir)
+    try:
+        summary = demo.fill(ctx, args.contacts)
+    except demo.DemoError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        ctx.db.close()
+    print(f"Demo brokerage written to {data_dir}: {summary}")
+    print(f"Open it with: missed-call-desk --data-dir {data_dir}")
     return 0
 
 

@@ -43,3 +43,18 @@ def test_mask_keeps_last_four():
 def test_mask_leaves_addresses_and_sids_alone():
     text = "listening on 127.0.0.1:8765 for CA0123456789abcdef0123456789abcdef"
     assert phones.mask_in_text(text) == text
+
+
+def test_area_code_table_matches_the_geocoder():
+    import phonenumbers
+    from phonenumbers import geocoder
+
+    from desktop_app.core.quiet_hours import US_STATES, state_of
+
+    for number in ("+12125550143", "+13055550143", "+18085550143", "+16025550143",
+                   "+13125550143", "+12135550143", "+19185550143", "+12025550143"):
+        description = geocoder.description_for_number(phonenumbers.parse(number), "en")
+        tail = description.rsplit(", ", 1)[-1]
+        expected = tail if len(tail) == 2 else US_STATES[description]
+        assert state_of(number) == expected, number
+    assert state_of("+442079460958") is None

@@ -24,9 +24,25 @@ from desktop_app.core.events import EventBus
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
-# SQL run to reach each schema version from the one before (ALTER TABLE, data fixes).
-MIGRATIONS: dict[int, tuple[str, ...]] = {}
+SCHEMA_VERSION = 2
+
+
+def _add_column(conn, table: str, column: str, ddl: str) -> None:
+    columns = {row[1] for row in conn.exec_driver_sql(f"PRAGMA table_info({table})")}
+    if column not in columns:
+        conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column} {ddl}")
+
+
+def _to_2(conn) -> None:
+    _add_column(conn, "inbound_event", "attempts", "INTEGER NOT NULL DEFAULT 0")
+    conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_step_call_id ON step (call_id)")
+    conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_call_started_at ON call (started_at)")
+    conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_step_first_text ON step "
+                         "(call_id, status, delivery_status, detail) WHERE name = 'first_text'")
+
+
+# What reaches each schema version from the one before: SQL text or a callable(conn).
+MIGRATIONS: dict[int, tuple] = {2: (_to_2,)}
 DB_FILENAME = "missed-call-desk.sqlite3"
 BUSY_TIMEOUT_MS = 5000
 # Writes that still find the file locked after the busy timeout are retried this often
@@ -190,7 +206,10 @@ class Database:
             for number in range((version or SCHEMA_VERSION) + 1, SCHEMA_VERSION + 1):
                 log.info("Migrating the database to schema %d", number)
                 for statement in MIGRATIONS.get(number, ()):
-                    conn.execute(sa.text(statement))
+                    if callable(statement):
+                        statement(conn)
+                    else:
+                        conn.execute(sa.text(statement))
         with Session(self.engine) as session:
             session.merge(models.Meta(key="schema_version", value=str(SCHEMA_VERSION)))
             session.commit()

@@ -136,7 +136,7 @@ class Call(SQLModel, table=True):
     dialed: str = ""
     direction: str = "inbound"
     flow: str = "forward"  # dial (our TwiML dialed an LO), voicemail (no LO phone), forward
-    started_at: datetime = _dt()
+    started_at: datetime = _dt(index=True)
     ended_at: Optional[datetime] = _dt(default=None)
     seconds: Optional[int] = None
     call_status: Optional[str] = None
@@ -179,9 +179,13 @@ class Task(SQLModel, table=True):
 class Step(SQLModel, table=True):
     """One planned automated action of a follow-up sequence."""
 
+    # Covers the board's join to each call's first text, so it needs no table reads.
+    __table_args__ = (sa.Index("ix_step_first_text", "call_id", "status", "delivery_status",
+                               "detail", sqlite_where=sa.text("name = 'first_text'")),)
+
     id: Optional[int] = Field(default=None, primary_key=True)
     contact_id: int = Field(foreign_key="contact.id", index=True)
-    call_id: Optional[int] = Field(default=None, foreign_key="call.id")
+    call_id: Optional[int] = Field(default=None, foreign_key="call.id", index=True)
     sequence: str = ""  # which plan it came from: accidental, inquiry, hot
     position: int = 0
     name: str = ""  # first_text, voicemail_drop, email_4h, sms_24h, nurture_3d, nurture_7d

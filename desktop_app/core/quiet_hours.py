@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-import phonenumbers
-from phonenumbers import geocoder
-
 from desktop_app.core import phones
+from desktop_app.core.paths import resources_dir
 
 # A number whose area code spans more zones than this (toll-free, non-geographic) is
 # treated as being in the brokerage's zone instead.
@@ -36,22 +36,21 @@ def _hhmm(text: str) -> time:
     return time(int(hours), int(minutes))
 
 
+@lru_cache(maxsize=1)
+def _area_code_states() -> dict[str, str]:
+    path = resources_dir() / "data" / "us_area_codes.json"
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
 def state_of(e164: str) -> str | None:
-    """Two-letter US state for a number's area code, from phonenumbers' geocoder."""
-    try:
-        number = phonenumbers.parse(e164, None)
-    except phonenumbers.NumberParseException:
+    """Two-letter US state for a number's area code.
+
+    The table is generated from phonenumbers' geocoder (installer/tools/make_area_codes.py);
+    importing the geocoder itself at run time would load about 100 MB of place names.
+    """
+    if not e164.startswith("+1") or len(e164) != 12:
         return None
-    if number.country_code != 1:
-        return None
-    description = geocoder.description_for_number(number, "en")
-    if not description:
-        return None
-    if ", " in description:
-        tail = description.rsplit(", ", 1)[1].strip()
-        if len(tail) == 2 and tail.isalpha():
-            return tail.upper()
-    return US_STATES.get(description.strip())
+    return _area_code_states().get(e164[2:5])
 
 
 def borrower_zones(e164: str, fallback_zone: str, override: str | None = None) -> tuple[ZoneInfo, ...]:

@@ -14,8 +14,7 @@ from desktop_app import APP_NAME
 from desktop_app.core import simulate
 from desktop_app.ui.board_model import (COL_CALLER, COL_DIALED, COL_FIRST_TEXT, COL_INTENT, COL_LO,
                                         COL_NEXT, COL_SECONDS, COL_SOURCE, COL_STATUS, COL_WHEN,
-                                        FILTER_LABELS, FILTERS, BoardFilter, BoardModel,
-                                        ContactIdRole)
+                                        FILTER_LABELS, FILTERS, BoardModel, ContactIdRole)
 from desktop_app.ui.bridge import CoreBridge
 from desktop_app.ui.workers import run_task
 
@@ -51,8 +50,6 @@ class MainWindow(QMainWindow):
 
         self.bridge = CoreBridge(ctx.bus, self)
         self.model = BoardModel(ctx.db, ctx.settings.get("brokerage.time_zone"), ctx.clock, self)
-        self.proxy = BoardFilter(ctx.clock, ctx.settings.get("brokerage.time_zone"), self)
-        self.proxy.setSourceModel(self.model)
 
         central = QWidget(self)
         layout = QVBoxLayout(central)
@@ -68,10 +65,11 @@ class MainWindow(QMainWindow):
         self.bridge.contactChanged.connect(self.model.contact_changed)
         self.bridge.stepChanged.connect(lambda _step, contact: self.model.contact_changed(contact))
         self.bridge.serviceState.connect(self._on_service_state)
-        self.model.rowsInserted.connect(self._on_rows_inserted)
+        self.model.rowsInserted.connect(self._update_count)
+        self.model.rowsRemoved.connect(self._update_count)
+        self.model.modelReset.connect(self._update_count)
 
         self.model.reload()
-        self.table.sortByColumn(COL_WHEN, Qt.SortOrder.DescendingOrder)
         self._refresh_status()
         self._status_timer = QTimer(self)
         self._status_timer.setInterval(5000)
@@ -103,7 +101,7 @@ class MainWindow(QMainWindow):
         self.search.setPlaceholderText("Search name or number")
         self.search.setClearButtonEnabled(True)
         self.search.setMinimumWidth(240)
-        self.search.textChanged.connect(self.proxy.set_search)
+        self.search.textChanged.connect(self._on_search)
         bar.addWidget(self.search)
         spacer = QWidget(self)
         spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
@@ -119,10 +117,12 @@ class MainWindow(QMainWindow):
     def _build_table(self) -> QTableView:
         self.table = QTableView(self)
         self.table.setObjectName("board")
-        self.table.setModel(self.proxy)
+        self.table.setModel(self.model)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        # Set the indicator first: enabling sorting sorts once, while the model is still empty.
+        self.table.horizontalHeader().setSortIndicator(COL_WHEN, Qt.SortOrder.DescendingOrder)
         self.table.setSortingEnabled(True)
         self.table.setAlternatingRowColors(False)
         self.table.setWordWrap(False)
@@ -165,14 +165,13 @@ class MainWindow(QMainWindow):
 
     def set_filter(self, mode: str) -> None:
         self.filter_buttons[mode].setChecked(True)
-        self.proxy.set_mode(mode)
-        self._update_count()
+        self.model.set_mode(mode)
 
-    def _on_rows_inserted(self, _parent: QModelIndex, _first: int, _last: int) -> None:
-        self._update_count()
+    def _on_search(self, text: str) -> None:
+        self.model.set_search(text)
 
-    def _update_count(self) -> None:
-        shown, total = self.proxy.rowCount(), self.model.rowCount()
+    def _update_count(self, *_args) -> None:
+        shown, total = self.model.shown_count(), self.model.total_count()
         self.count_label.setText(f"{shown} of {total} missed calls" if shown != total
                                  else f"{total} missed calls")
 
@@ -241,7 +240,7 @@ class MainWindow(QMainWindow):
             self.model.apply_now()
             position = self.model.position_of_call_sid(result.call_sid)
             if position is not None:
-                self.table.selectRow(self.proxy.mapFromSource(self.model.index(position, 0)).row())
+                self.table.selectRow(position)
         self.testCallFinished.emit(result, error)
 
     def closeEvent(self, event) -> None:
