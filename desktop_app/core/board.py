@@ -151,9 +151,15 @@ def status_text(row: tuple, needs_review: bool) -> str:
     if needs_review:
         return "Needs review"
     status, halt = row[R_STATUS], row[R_HALT]
-    if halt and status not in ("opted_out", "do_not_contact"):
-        return f"{STATUS_WORDS.get(status, 'Halted')}: {halt}"
+    if halt and status == "open":
+        return f"Halted: {halt}"
     return STATUS_WORDS.get(status, status.capitalize())
+
+
+def status_tooltip(row: tuple, needs_review: bool) -> str:
+    text = status_text(row, needs_review)
+    halt = row[R_HALT]
+    return f"{text} (automation halted: {halt})" if halt and not text.startswith("Halted") else text
 
 
 def first_text_text(row: tuple) -> str:
@@ -191,5 +197,5 @@ def countdown(when: datetime, now: datetime) -> str:
         return f"in {minutes} min"
     hours, minutes = divmod(minutes, 60)
     if hours < 48:
-        return f"in {hours} h {minutes:02d} min"
+        return f"in {hours}h {minutes:02d}m"
     return f"in {hours // 24} d"

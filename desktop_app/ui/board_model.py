@@ -331,8 +331,8 @@ class BoardModel(QAbstractTableModel):
         clock = local.strftime("%I:%M %p").lstrip("0")
         if local.date() == today:
             return clock
-        if local.date() == today - timedelta(days=1):
-            return f"Yesterday {clock}"
+        if today - timedelta(days=6) <= local.date() < today:
+            return f"{local.strftime('%a')} {clock}"
         if local.year != today.year:
             return f"{local.strftime('%b')} {local.day} {local.year}, {clock}"
         return f"{local.strftime('%b')} {local.day}, {clock}"
@@ -393,13 +393,17 @@ class BoardModel(QAbstractTableModel):
 
     def _tooltip(self, row: tuple, column: int):
         if column == COL_STATUS:
-            return board.status_text(row, row[R_CONTACT] in self._review)
+            return board.status_tooltip(row, row[R_CONTACT] in self._review)
+        if column == COL_CALLER:
+            text = board.caller_text(row)
+            return text + (" — left a voicemail" if row[R_VOICEMAIL] else "")
+        if column == COL_WHEN:
+            return board.parse_time(row[R_STARTED]).astimezone(self._zone).strftime(
+                "%a %b %d %Y, %I:%M %p %Z")
         if column == COL_FIRST_TEXT and row[R_TEXT_DETAIL]:
             return row[R_TEXT_DETAIL]
         if column == COL_NEXT:
             step = self._next.get(row[R_CONTACT])
             if step is not None:
                 return board.parse_time(step[1]).astimezone(self._zone).strftime("%a %b %d, %I:%M %p %Z")
-        if column == COL_CALLER and row[R_VOICEMAIL]:
-            return "The caller left a voicemail"
         return None

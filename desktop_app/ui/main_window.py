@@ -6,16 +6,19 @@ import logging
 
 from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QAbstractItemView, QButtonGroup, QHBoxLayout, QHeaderView, QLabel,
-                               QLineEdit, QMainWindow, QMessageBox, QPushButton, QSizePolicy,
-                               QTableView, QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QApplication, QButtonGroup, QDockWidget,
+                               QHBoxLayout, QHeaderView, QLabel, QLineEdit, QMainWindow,
+                               QMessageBox, QPushButton, QSizePolicy, QTableView, QToolButton,
+                               QVBoxLayout, QWidget)
 
 from desktop_app import APP_NAME
 from desktop_app.core import simulate
 from desktop_app.ui.board_model import (COL_CALLER, COL_DIALED, COL_FIRST_TEXT, COL_INTENT, COL_LO,
                                         COL_NEXT, COL_SECONDS, COL_SOURCE, COL_STATUS, COL_WHEN,
                                         FILTER_LABELS, FILTERS, BoardModel, ContactIdRole)
+from desktop_app.core.board import calls_for_contact as board_calls_for
 from desktop_app.ui.bridge import CoreBridge
+from desktop_app.ui.contact_panel import ContactPanel
 from desktop_app.ui.workers import run_task
 
 log = logging.getLogger(__name__)
@@ -59,12 +62,15 @@ class MainWindow(QMainWindow):
         layout.addWidget(self._build_table(), 1)
         self.setCentralWidget(central)
         self._build_status_bar()
+        self._build_contact_dock()
         self._build_actions()
+        self._build_menus()
 
         self.bridge.callChanged.connect(self.model.call_changed)
         self.bridge.contactChanged.connect(self.model.contact_changed)
         self.bridge.stepChanged.connect(lambda _step, contact: self.model.contact_changed(contact))
         self.bridge.serviceState.connect(self._on_service_state)
+        self.bridge.contactChanged.connect(self.contact_panel.contact_changed)
         self.model.rowsInserted.connect(self._update_count)
         self.model.rowsRemoved.connect(self._update_count)
         self.model.modelReset.connect(self._update_count)
@@ -133,8 +139,8 @@ class MainWindow(QMainWindow):
         header.setHighlightSections(False)
         header.setStretchLastSection(False)
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        widths = {COL_WHEN: 96, COL_CALLER: 190, COL_DIALED: 118, COL_LO: 110, COL_SECONDS: 62,
-                  COL_INTENT: 84, COL_SOURCE: 112, COL_FIRST_TEXT: 186, COL_NEXT: 168}
+        widths = {COL_WHEN: 104, COL_CALLER: 200, COL_DIALED: 116, COL_LO: 104, COL_SECONDS: 70,
+                  COL_INTENT: 82, COL_SOURCE: 108, COL_FIRST_TEXT: 150, COL_NEXT: 186}
         for column, width in widths.items():
             header.resizeSection(column, width)
         header.setSectionResizeMode(COL_STATUS, QHeaderView.ResizeMode.Stretch)
@@ -151,6 +157,96 @@ class MainWindow(QMainWindow):
             bar.addPermanentWidget(widget)
         bar.addWidget(self.count_label)
 
+    def _build_contact_dock(self) -> None:
+        self.contact_panel = ContactPanel(self.desk.ctx, self)
+        self.contact_dock = QDockWidget("Contact", self)
+        self.contact_dock.setObjectName("contactDock")
+        self.contact_dock.setWidget(self.contact_panel)
+        self.contact_dock.setAllowedAreas(Qt.DockWidgetArea.RightDockWidgetArea
+                                          | Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.contact_dock)
+        self.contact_dock.hide()
+        self.table.selectionModel().currentRowChanged.connect(self._on_current_row)
+
+    def _on_current_row(self, current, _previous) -> None:
+        if current.isValid():
+            contact_id = current.data(ContactIdRole)
+            self.contact_panel.show_contact(contact_id if contact_id is not None and contact_id >= 0 else None)
+
+    def open_contact(self, contact_id: int) -> None:
+        """Show the contact's detail (from a notification or a row), selecting its row if shown."""
+        self.contact_dock.show()
+        self.contact_panel.show_contact(contact_id)
+        for call_id in board_calls_for(self.desk.ctx.db, contact_id):
+            position = self.model.position_of(call_id)
+            if position is not None:
+                self.table.selectRow(position)
+                break
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        export = file_menu.addAction("Export contacts…")
+        export.triggered.connect(self.export_contacts)
+        file_menu.addSeparator()
+        quit_action = file_menu.addAction("Quit")
+        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.request_quit)
+        self.quit_action = quit_action
+        view_menu = bar.addMenu("&View")
+        view_menu.addAction(self.contact_dock.toggleViewAction())
+        numbers = view_menu.addAction("Numbers…")
+        numbers.triggered.connect(self.open_numbers)
+        self.settings_menu = bar.addMenu("&Settings")
+        self.tools_menu = bar.addMenu("&Tools")
+        test_call = self.tools_menu.addAction("Test call…")
+        test_call.triggered.connect(self.open_test_call_dialog)
+
+    def request_quit(self) -> None:
+        QApplication.instance().quit()
+
+    def open_numbers(self) -> None:
+        from desktop_app.ui.numbers_window import NumbersWindow  # noqa: PLC0415
+
+        if getattr(self, "_numbers", None) is None:
+            self._numbers = NumbersWindow(self.desk.ctx, self)
+        self._numbers.show()
+        self._numbers.raise_()
+
+    def open_test_call_dialog(self) -> None:
+        from desktop_app.ui.test_call_dialog import TestCallDialog  # noqa: PLC0415
+
+        dialog = TestCallDialog(self.desk.ctx, self)
+        dialog.accepted.connect(lambda: self.send_test_call(dialog.seconds(), dialog.dialed(),
+                                                            dialog.caller()))
+        dialog.open()
+
+    def export_contacts(self) -> None:
+        from PySide6.QtWidgets import QFileDialog  # noqa: PLC0415
+
+        from desktop_app.core import export  # noqa: PLC0415
+
+        path, selected = QFileDialog.getSaveFileName(self, "Export contacts", "contacts.csv",
+                                                     "CSV (*.csv);;JSON (*.json)")
+        if not path:
+            return
+        ctx = self.desk.ctx
+
+        def work():
+            data = export.build(ctx)
+            text = export.to_json(data) if path.endswith(".json") else export.to_csv(data)
+            with open(path, "w", encoding="utf-8", newline="") as handle:
+                handle.write(text)
+            return len(data)
+
+        def done(count, error):
+            if error is not None:
+                QMessageBox.warning(self, "Export failed", str(error))
+            else:
+                self.statusBar().showMessage(f"Exported {count} contacts to {path}", 8000)
+
+        run_task(work, done)
+
     def _build_actions(self) -> None:
         find = QAction("Find", self)
         find.setShortcut(QKeySequence.StandardKey.Find)
@@ -160,6 +256,10 @@ class MainWindow(QMainWindow):
         test.setShortcut(QKeySequence("Ctrl+T"))
         test.triggered.connect(lambda: self.send_test_call())
         self.addAction(test)
+        close_contact = QAction("Close contact", self)
+        close_contact.setShortcut(QKeySequence(Qt.Key.Key_Escape))
+        close_contact.triggered.connect(self.contact_dock.hide)
+        self.addAction(close_contact)
 
     # -- behaviour --------------------------------------------------------------------------
 
@@ -178,6 +278,8 @@ class MainWindow(QMainWindow):
     def _on_activated(self, index: QModelIndex) -> None:
         contact_id = index.data(ContactIdRole)
         if contact_id is not None and contact_id >= 0:
+            self.contact_dock.show()
+            self.contact_panel.show_contact(contact_id)
             self.contactActivated.emit(contact_id)
 
     def _refresh_status(self) -> None:

@@ -26,6 +26,7 @@ from twilio.request_validator import RequestValidator
 ACCOUNT_SID = "AC" + "1" * 32
 AUTH_TOKEN = "standin-auth-token-0123456789abcdef"
 _MESSAGES = re.compile(r"^/2010-04-01/Accounts/(?P<sid>AC\w+)/Messages\.json$")
+_RECORDING = re.compile(r"^/2010-04-01/Accounts/(?P<sid>AC\w+)/Recordings/(?P<re>RE\w+)\.mp3$")
 _NUMBERS = re.compile(r"^/2010-04-01/Accounts/(?P<sid>AC\w+)/IncomingPhoneNumbers(?:/(?P<pn>PN\w+))?\.json$")
 
 
@@ -72,6 +73,7 @@ class TwilioStandIn:
         self.failures_at: dict[int, Failure] = {}  # by 1-based number of the message POST
         self._message_posts = 0
         self.numbers: list[Number] = []
+        self.recordings: dict[str, bytes] = {}  # RecordingSid -> MP3 bytes served
         self.auto_callbacks: list[str] = []  # statuses to post to StatusCallback after create
         self.callback_results: list[tuple[str, int]] = []
         # Callbacks are signed for the public URL in StatusCallback but delivered here
@@ -234,6 +236,17 @@ class TwilioStandIn:
             headers = {"Retry-After": failure.retry_after} if failure.retry_after else None
             return self._error(handler, failure.status, failure.code, failure.message, headers)
 
+        recording = _RECORDING.match(parsed.path)
+        if recording and method == "GET":
+            audio = self.recordings.get(recording.group("re"))
+            if audio is None:
+                return self._error(handler, 404, 20404, f"The requested resource {parsed.path} was not found")
+            handler.send_response(200)
+            handler.send_header("Content-Type", "audio/mpeg")
+            handler.send_header("Content-Length", str(len(audio)))
+            handler.end_headers()
+            handler.wfile.write(audio)
+            return None
         if match and method == "POST":
             return self._post_message(handler, form)
         if match and method == "GET":

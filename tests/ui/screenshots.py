@@ -1,7 +1,7 @@
-"""Render the recorder and Numbers windows with generated data and save PNGs.
+"""Render the app's windows with generated data and save PNGs.
 
 Run under Xvfb from the repository root:
-    xvfb-run -a -s "-screen 0 1366x768x24" .venv/bin/python -m tests.ui.screenshots OUT_DIR [recorder|numbers]
+    xvfb-run -a -s "-screen 0 1366x768x24" .venv/bin/python -m tests.ui.screenshots OUT_DIR [board|recorder|numbers]
 """
 
 from __future__ import annotations
@@ -73,8 +73,12 @@ def recorder(out_dir: Path, app: QApplication) -> None:
 
 def main(argv: list[str]) -> int:
     out_dir = Path(argv[1]) if len(argv) > 1 else Path("resources/screenshots")
-    which = argv[2:] or ["recorder", "numbers"]
+    which = argv[2:] or ["board", "recorder", "numbers"]
     app = ensure_application()
+    if "board" in which:
+        from tests.ui.board_screenshot import board  # noqa: PLC0415
+
+        board(out_dir, app)
     if "recorder" in which:
         recorder(out_dir, app)
     if "numbers" in which:
