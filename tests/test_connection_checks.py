@@ -307,3 +307,16 @@ def test_ngrok_token_missing_or_malformed(ctx):
 def test_run_check_covers_every_provider():
     assert set(connection_checks.CHECKS) == {"twilio", "ringcentral", "hubspot", "smtp",
                                              "dropcowboy", "slybroadcast", "ngrok"}
+
+
+def test_listing_numbers_with_bad_token_is_20003(ctx, environ, twilio_api):
+    from desktop_app.core import twilio_numbers  # noqa: PLC0415
+    from desktop_app.core.providers.base import ProviderError  # noqa: PLC0415
+
+    environ.update({"MCD_TWILIO_API_URL": twilio_api.url, "MCD_TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+                    "MCD_TWILIO_AUTH_TOKEN": "0" * 32})
+    with pytest.raises(ProviderError) as raised:
+        twilio_numbers.list_owned(ctx)
+    assert raised.value.code == "20003"
+    assert raised.value.http_status == 401
+    assert "rejected the account SID or auth token" in raised.value.message

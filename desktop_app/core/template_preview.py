@@ -80,8 +80,10 @@ def describe_segments(info: SegmentInfo) -> str:
     plural = "segment" if info.segments == 1 else "segments"
     text = (f"{info.encoding}, {info.units} {unit}, {info.segments} {plural} "
             f"({info.per_segment} per segment)")
-    if info.non_gsm:
-        shown = " ".join(_visible(c) for c in info.non_gsm[:8])
+    # Characters with a plain replacement are listed by the editor's replace hint instead.
+    plain = [c for c in info.non_gsm if c not in info.smart_characters]
+    if plain:
+        shown = " ".join(_visible(c) for c in plain[:8])
         text += f". UCS-2 because of: {shown}"
     return text
 
