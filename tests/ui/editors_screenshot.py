@@ -100,3 +100,16 @@ def routing(out_dir: Path, app: QApplication) -> None:
         dialog.grab().save(str(out_dir / "routing-numbers.png"))
         dialog.close()
         ctx.db.close()
+
+
+def sequence(out_dir: Path, app: QApplication) -> None:
+    from desktop_app.ui.sequence_dialog import SequenceDialog  # noqa: PLC0415
+
+    ctx = brokerage()
+    dialog = SequenceDialog(ctx)
+    show(app, dialog)
+    dialog.steps_table.selectRow(2)
+    wait(app, 200)
+    dialog.grab().save(str(out_dir / "sequence.png"))
+    dialog.close()
+    ctx.db.close()
