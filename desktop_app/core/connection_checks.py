@@ -41,7 +41,9 @@ def _value(ctx, values: Mapping[str, str] | None, name: str) -> str:
 
 def _missing(label: str, names: list[str]) -> str:
     env = ", ".join(CREDENTIALS[name][0] for name in names)
-    return f"{label} is not set up: enter it above, or set {env}."
+    if len(names) > 1:
+        return f"{label} are not set: enter them above, or set {env}."
+    return f"{label} is not set: enter it above, or set {env}."
 
 
 def _redacted(ctx, values: Mapping[str, str] | None, text: str) -> str:

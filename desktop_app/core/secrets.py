@@ -134,6 +134,10 @@ class SecretStore:
             self._cache[name] = value or None
         log.info("Stored credential %s in the keyring", name)
 
+    def in_keyring(self, name: str) -> bool:
+        """Whether the keyring holds a value, even one an environment variable overrides."""
+        return bool(self._from_keyring(name))
+
     def describe(self, name: str) -> str:
         """Say where a credential comes from without showing a secret value.
 
@@ -153,7 +157,7 @@ class SecretStore:
             shown = ""
         if source == "env":
             stored = " A value in the OS keyring is ignored while it is set." \
-                if self._from_keyring(name) else ""
+                if self.in_keyring(name) else ""
             return f"Set by the environment variable {env_name}{shown}, which wins over the keyring.{stored}"
         return f"Stored in the OS keyring{shown}."
 

@@ -113,3 +113,34 @@ def sequence(out_dir: Path, app: QApplication) -> None:
     dialog.grab().save(str(out_dir / "sequence.png"))
     dialog.close()
     ctx.db.close()
+
+
+def settings(out_dir: Path, app: QApplication) -> None:
+    import keyring  # noqa: PLC0415
+    from keyrings.alt.file import PlaintextKeyring  # noqa: PLC0415
+
+    from desktop_app.ui.settings_dialog import SettingsDialog  # noqa: PLC0415
+    from tests.standins.twilio_api import ACCOUNT_SID, AUTH_TOKEN, TwilioStandIn  # noqa: PLC0415
+
+    backend = PlaintextKeyring()
+    backend.file_path = tempfile.mkdtemp(prefix="mcd-shot-keyring-") + "/credentials.cfg"
+    previous = keyring.get_keyring()
+    keyring.set_keyring(backend)
+    try:
+        with TwilioStandIn() as twilio:
+            ctx = brokerage({"MCD_TWILIO_API_URL": twilio.url})
+            ctx.secrets.set("twilio.account_sid", ACCOUNT_SID)
+            ctx.secrets.set("twilio.auth_token", AUTH_TOKEN)
+            dialog = SettingsDialog(ctx)
+            show(app, dialog)
+            dialog.show_section("twilio")
+            dialog.test_connection("twilio")
+            wait(app, 800)
+            dialog.grab().save(str(out_dir / "settings.png"))
+            dialog.show_section("brokerage")
+            wait(app, 200)
+            dialog.grab().save(str(out_dir / "settings-brokerage.png"))
+            dialog.close()
+            ctx.db.close()
+    finally:
+        keyring.set_keyring(previous)
