@@ -1,7 +1,7 @@
 """The settings window's "Test connection": one check per provider, each returning (ok, message).
 
 Every check blocks on the network, so the window runs it off the GUI thread. None of them
-sends a text, a drop or an email. `values` holds credentials typed in the window but not
+sends a text, a drop or an email. `values` contains credentials typed in the window but not
 saved yet (credential name to value); anything not in it comes from ctx.secrets. Messages
 name what failed and what to do next, and never contain a secret.
 """
@@ -169,6 +169,7 @@ def check_dropcowboy(ctx, values: Mapping[str, str] | None = None) -> Result:
             return False, ("Drop Cowboy rejected the key or the secret (HTTP 401). Copy both again "
                            "from the API page of your Drop Cowboy account.")
         return False, _redacted(ctx, values, f"Drop Cowboy at {api_url}: {error.message}")
+
     chosen = (ctx.settings.get("drops.dropcowboy_phone_line_id") or "").strip()
     if chosen:
         line = next((item for item in lines if str(item.get("ivr_id")) == chosen), None)
@@ -177,6 +178,7 @@ def check_dropcowboy(ctx, values: Mapping[str, str] | None = None) -> Result:
                            f"{chosen!r} (drops.dropcowboy_phone_line_id). Clear that setting to "
                            "use the default line, or copy the line's ID from Drop Cowboy.")
         return True, f"Connected to Drop Cowboy; drops go out from the line {line.get('name') or chosen!r}."
+
     defaults = [item for item in lines if item.get("is_default") is True or item.get("default") is True]
     line = next((item for item in defaults if item.get("type") == "voice"), None) or \
         (defaults[0] if defaults else None)

@@ -135,7 +135,7 @@ class SecretStore:
         log.info("Stored credential %s in the keyring", name)
 
     def in_keyring(self, name: str) -> bool:
-        """Whether the keyring holds a value, even one an environment variable overrides."""
+        """Whether the keyring contains a value, even one that an environment variable overrides."""
         return bool(self._from_keyring(name))
 
     def describe(self, name: str) -> str:

@@ -14,7 +14,7 @@ BANNER_STYLE = ("QLabel { background: #FFF8E1; color: #5D4300; border: 1px solid
                 " border-radius: 4px; padding: 6px 8px; }")
 INVALID_FIELD_STYLE = "border: 1px solid #C62828; border-radius: 3px;"
 
-# What the unsaved-changes prompt returns.
+# Choices the unsaved-changes prompt passes to its callback.
 SAVE, DISCARD, CANCEL = "save", "discard", "cancel"
 
 

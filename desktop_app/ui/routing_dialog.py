@@ -305,7 +305,7 @@ class RoutingDialog(QDialog):
         self.ownedNumbersLoaded.emit(ok, message)
 
     def dialed_value(self) -> str:
-        """The typed number, or the E.164 number behind a chosen list entry."""
+        """Return the typed number, or the E.164 number behind a chosen list entry."""
         text = self.route_dialed.currentText()
         index = self.route_dialed.findText(text)
         if index >= 0 and self.route_dialed.itemData(index):
@@ -550,7 +550,7 @@ class RoutingDialog(QDialog):
 
 
 def _with_message(field: QWidget, message: QLabel) -> QWidget:
-    """A field with its validation message under it."""
+    """Stack a field over its validation message."""
     box = QWidget(field.parentWidget())
     layout = QVBoxLayout(box)
     layout.setContentsMargins(0, 0, 0, 0)

@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 INTENT_LABELS = {"inquiry": "Inquiry (4\u201320 s on the line)", "hot": "Hot (21 s or more)",
                  "accidental": "Accidental (0\u20133 s)"}
 INTENT_ORDER = ("inquiry", "hot", "accidental")
-# Which setting keys each message label reports on.
+# The message label (group) that reports on each setting key.
 _ERROR_GROUPS = {"sequence.steps": "steps", "quiet_hours.start": "quiet", "quiet_hours.end": "quiet",
                  "quiet_hours.first_reply_immediate": "quiet", "quiet_hours.state_windows": "states",
                  "caps.per_hour": "caps", "caps.per_day": "caps", "sequence.catch_up_minutes": "caps"}
@@ -328,7 +328,7 @@ class SequenceDialog(QDialog):
                 self.step_template.addItem(name, name)
         index = self.step_template.findData(chosen)
         if index < 0 and chosen:
-            # A stored step whose template no longer matches: keep it visible so save can say why.
+            # A stored step whose template no longer matches stays visible, so saving can report why.
             self.step_template.addItem(f"{chosen} (not a {CHANNEL_LABELS[channel]} template)", chosen)
             index = self.step_template.count() - 1
         self.step_template.setCurrentIndex(max(index, 0))
@@ -397,7 +397,7 @@ class SequenceDialog(QDialog):
     # -- saving -----------------------------------------------------------------------------
 
     def values(self) -> dict:
-        """The editor's values, keyed by setting."""
+        """Return the editor's values, keyed by setting."""
         return {
             "sequence.steps": {intent: self.step_models[intent].steps() for intent in models.INTENTS},
             "sequence.catch_up_minutes": join_offset(self.catch_up_amount.value(),

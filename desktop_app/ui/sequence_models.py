@@ -147,7 +147,7 @@ class StateWindowModel(QAbstractTableModel):
             self.endRemoveRows()
 
     def windows(self) -> dict:
-        """The rows as the quiet_hours.state_windows setting; a repeated state keeps its last row."""
+        """Return the rows as the quiet_hours.state_windows setting (a repeated state keeps its last row)."""
         return {state: [start, end] for state, start, end in self._rows}
 
     def duplicate_states(self) -> list[str]:

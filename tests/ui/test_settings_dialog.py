@@ -61,7 +61,8 @@ def test_without_keyring_says_so_and_names_variables(qtbot, ctx):
     assert dialog.keyring_banner.isVisible()
     text = dialog.keyring_banner.text()
     assert text.startswith("No OS keyring is available on this computer")
-    assert "MCD_TWILIO_AUTH_TOKEN" in text and "MCD_SMTP_URL" in text
+    assert "MCD_TWILIO_AUTH_TOKEN" in text
+    assert "MCD_SMTP_URL" in text
     field = dialog.credentials["twilio.auth_token"]
     assert not field.edit.isEnabled()
     assert field.edit.placeholderText() == "Set MCD_TWILIO_AUTH_TOKEN instead (no keyring)"
@@ -91,7 +92,9 @@ def test_settings_saved_together(qtbot, ctx):
     assert ctx.settings.get("brokerage.callback_number") == "+12125550199"
     assert ctx.settings.get("brokerage.time_zone") == "America/Chicago"
     hours = ctx.settings.get("brokerage.business_hours")
-    assert hours["sat"] == "09:00-13:00" and hours["fri"] == "" and hours["mon"] == "08:30-17:30"
+    assert hours["sat"] == "09:00-13:00"
+    assert hours["fri"] == ""
+    assert hours["mon"] == "08:30-17:30"
     assert ctx.settings.get("hubspot.lead_status") == "ATTEMPTED_TO_CONTACT"
     assert ctx.settings.get("email.rate_snapshot") == "30-year fixed from 6.49% (6.61% APR)."
     assert ctx.settings.get("email.postal_address") == "120 Water Street, New York, NY 10005"
