@@ -10,8 +10,27 @@ from sqlmodel import select
 from desktop_app.core import models, phones
 
 
+# Lead sources offered for a number dialed; any other word made of letters, digits, _ and -
+# is accepted too.
+COMMON_LEAD_SOURCES = ("missed_call_inbound", "google_ads", "zillow", "client_referral", "website",
+                       "past_client", "realtor_referral")
+
+
 class DirectoryError(ValueError):
     """Invalid LO or route data; the message names the field and the fix."""
+
+    FIELDS = ("name", "phone", "email", "number dialed", "LO", "lead source", "provider")
+
+    @property
+    def field(self) -> str:
+        """The field the message starts with ("phone", "number dialed"), or "" for none."""
+        head, sep, _rest = str(self).partition(": ")
+        return head if sep and head in self.FIELDS else ""
+
+    @property
+    def reason(self) -> str:
+        """The message without the field name."""
+        return str(self)[len(self.field) + 2:] if self.field else str(self)
 
 
 @dataclass

@@ -134,6 +134,33 @@ class SecretStore:
             self._cache[name] = value or None
         log.info("Stored credential %s in the keyring", name)
 
+    def in_keyring(self, name: str) -> bool:
+        """Whether the keyring contains a value, even one that an environment variable overrides."""
+        return bool(self._from_keyring(name))
+
+    def describe(self, name: str) -> str:
+        """Say where a credential comes from without showing a secret value.
+
+        Non-secret values (an account SID, a user name) are shown in full; an SMTP URL is
+        shown with its password replaced by ***.
+        """
+        env_name, secret = CREDENTIALS[name]
+        source = self.source(name)
+        if source == "missing":
+            return f"Not set. It can also come from the environment variable {env_name}."
+        value = self.get(name) or ""
+        if name == "smtp.url":
+            shown = f" ({_without_password(value)})"
+        elif not secret:
+            shown = f" ({value})"
+        else:
+            shown = ""
+        if source == "env":
+            stored = " A value in the OS keyring is ignored while it is set." \
+                if self.in_keyring(name) else ""
+            return f"Set by the environment variable {env_name}{shown}, which wins over the keyring.{stored}"
+        return f"Stored in the OS keyring{shown}."
+
     def api_url(self, service: str) -> str:
         env, default = API_URLS[service]
         return (self._environ.get(env) or default).rstrip("/")
@@ -147,3 +174,13 @@ class SecretStore:
             if value and len(value) >= 4 and value in text:
                 text = text.replace(value, "***")
         return text
+
+
+def _without_password(url: str) -> str:
+    """smtp://user:***@host:587 for smtp://user:password@host:587."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    credentials, _, host = rest.rpartition("@")
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in credentials else url

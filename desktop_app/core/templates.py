@@ -73,6 +73,47 @@ def check_template(text: str) -> list[str]:
     return used
 
 
+@dataclass(frozen=True)
+class PlaceholderSpan:
+    """A placeholder or a stray brace in template text: [start, end) in Python string indexes."""
+
+    start: int
+    end: int
+    text: str
+    known: bool
+
+
+def placeholder_spans(text: str) -> list[PlaceholderSpan]:
+    """Find every {placeholder} and every unmatched brace, so an editor can mark the bad ones.
+
+    Doubled braces ({{ and }}) are literal and not reported. The rules match check_template.
+    """
+    spans: list[PlaceholderSpan] = []
+    i = 0
+    while i < len(text):
+        char = text[i]
+        if char in "{}" and text[i + 1:i + 2] == char:
+            i += 2
+            continue
+        if char == "}":
+            spans.append(PlaceholderSpan(i, i + 1, "}", False))
+            i += 1
+            continue
+        if char != "{":
+            i += 1
+            continue
+        close = text.find("}", i + 1)
+        opener = text.find("{", i + 1)
+        if close == -1 or (opener != -1 and opener < close):
+            spans.append(PlaceholderSpan(i, i + 1, "{", False))
+            i += 1
+            continue
+        field = text[i + 1:close]
+        spans.append(PlaceholderSpan(i, close + 1, text[i:close + 1], field in PLACEHOLDERS))
+        i = close + 1
+    return spans
+
+
 def render(text: str, values: Mapping[str, Any]) -> str:
     """Fill placeholders; missing or empty values fall back to friendly defaults."""
     filled = {}
@@ -181,11 +222,20 @@ _GSM_BASIC = set(
     "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
 )
 _GSM_EXTENSION = set("^{}\\[~]|€\f")
+# Characters that word processors and phones put in text and that force UCS-2, each with a
+# GSM-7 stand-in. An empty replacement drops an invisible character.
 SMART_REPLACEMENTS = {
     "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'",
     "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u201f": '"',
     "\u2013": "-", "\u2014": "-", "\u2026": "...", "\u00a0": " ",
     "\u2032": "'", "\u2033": '"',
+    "\u00b4": "'", "\u02bc": "'", "\u2039": "'", "\u203a": "'",
+    "\u00ab": '"', "\u00bb": '"',
+    "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2015": "-", "\u2212": "-",
+    "\u2022": "-",
+    "\u2002": " ", "\u2003": " ", "\u2007": " ", "\u2009": " ", "\u202f": " ",
+    "\u200b": "", "\u00ad": "", "\ufeff": "",
+    "\t": " ",
 }
 
 

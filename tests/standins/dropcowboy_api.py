@@ -1,4 +1,5 @@
-"""A stand-in for Drop Cowboy's current API on 127.0.0.1: POST /rvm and the media URL import.
+"""A stand-in for Drop Cowboy's current API on 127.0.0.1: POST /rvm, the media URL import and
+GET /phone/public/lines.
 
 It speaks the documented wire format: x-key and x-secret headers, an Idempotency-Key that
 makes a repeated send a no-op, 202 {"status": "queued", "message_id"} responses, problem+json
@@ -64,6 +65,11 @@ class DropCowboyStandIn(StandInServer):
         self.send_callbacks = True
         self.clock = time.time  # seconds, for X-Timestamp
         self._idempotency: dict[str, tuple[str, str]] = {}  # key -> (body digest, message_id)
+        # GET /phone/public/lines; is_default marks the line a drop uses when none is named.
+        self.phone_lines: list[dict] = [
+            {"ivr_id": "5d1c7a2e-3f4b-4a68-9e0d-1b2c3d4e5f60", "name": "Main line", "type": "voice",
+             "is_default": True, "phone_number": "+12125550100"},
+        ]
 
     # -- inspection -------------------------------------------------------------------------
 
@@ -83,6 +89,8 @@ class DropCowboyStandIn(StandInServer):
         return Response(status, json.dumps(body).encode(), "application/problem+json", headers or {})
 
     def respond(self, request: Request) -> Response:
+        if request.method == "GET" and request.path == "/phone/public/lines":
+            return self._lines(request)
         if request.method != "POST" or request.path not in ("/rvm", "/media/public/media"):
             return self._problem(404, "not-found", "Not Found", f"no route {request.method} {request.path}")
         key, secret = request.headers.get("x-key"), request.headers.get("x-secret")
@@ -108,6 +116,13 @@ class DropCowboyStandIn(StandInServer):
                               failure.detail, headers)
         error.after = accepted.after if accepted is not None else None
         return error
+
+    def _lines(self, request: Request) -> Response:
+        # Routes other than sends answer 401 for a missing or wrong key or secret.
+        if (request.headers.get("x-key"), request.headers.get("x-secret")) != (self.key, self.secret):
+            return self._problem(401, "unauthorized", "Unauthorized", "unknown key or secret")
+        body = {"data": list(self.phone_lines), "meta": {"request_id": str(uuid.uuid4())}}
+        return Response(200, json.dumps(body).encode())
 
     def _import(self, body: dict, authorized: bool) -> Response:
         if not authorized:

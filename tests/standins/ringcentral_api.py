@@ -37,6 +37,7 @@ EXTENSION_ID = "400144455008"
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 TELEPHONY_EVENT = f"/restapi/v1.0/account/{ACCOUNT_ID}/extension/{EXTENSION_ID}/telephony/sessions"
 
+_EXTENSION = re.compile(r"^/restapi/v1\.0/account/~/extension/~$")
 _SMS = re.compile(r"^/restapi/v1\.0/account/~/extension/~/sms$")
 _STORE = re.compile(r"^/restapi/v1\.0/account/~/extension/~/message-store$")
 _SUBSCRIPTIONS = re.compile(r"^/restapi/v1\.0/subscription$")
@@ -339,6 +340,12 @@ class RingCentralStandIn:
                 "errors": [{"errorCode": "OAU-213", "message": "Token not found"}]})
             return
 
+        if _EXTENSION.match(parsed.path) and method == "GET":
+            return self._send_json(handler, 200, {
+                "uri": f"{self.url}/restapi/v1.0/account/{ACCOUNT_ID}/extension/{EXTENSION_ID}",
+                "id": int(EXTENSION_ID), "extensionNumber": "101", "name": "Harbor Point Front Desk",
+                "type": "User", "status": "Enabled",
+                "account": {"id": ACCOUNT_ID, "uri": f"{self.url}/restapi/v1.0/account/{ACCOUNT_ID}"}})
         if _SMS.match(parsed.path) and method == "POST":
             return self._post_sms(handler, body)
         if _STORE.match(parsed.path) and method == "GET":

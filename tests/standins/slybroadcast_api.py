@@ -38,6 +38,7 @@ class SlybroadcastStandIn(StandInServer):
         self.outcomes: list[Outcome] = []
         self.error_replies: list[str] = []  # scripted ERROR reasons for the next requests
         self.http_failures: list[int] = []  # scripted HTTP statuses for the next requests
+        self.balance = 1250  # messages left, reported for remain_message=1
 
     @property
     def gateway_url(self) -> str:
@@ -56,6 +57,10 @@ class SlybroadcastStandIn(StandInServer):
         if http_failure is not None:
             return Response(http_failure, b"<html><body>Service Unavailable</body></html>", "text/html")
         form = dict(parse_qsl(request.body.decode(), keep_blank_values=True))
+        if form.get("remain_message") == "1":
+            if (form.get("c_uid"), form.get("c_password")) != (self.user, self.password):
+                return Response(200, b"ERROR\nInvalid login", "text/html")
+            return Response(200, f"OK\n{self.balance}".encode(), "text/html")
         error = scripted or self._validate(form)
         if error:
             return Response(200, f"ERROR\n{error}".encode(), "text/html")

@@ -27,6 +27,7 @@ ACCOUNT_SID = "AC" + "1" * 32
 AUTH_TOKEN = "standin-auth-token-0123456789abcdef"
 _MESSAGES = re.compile(r"^/2010-04-01/Accounts/(?P<sid>AC\w+)/Messages\.json$")
 _RECORDING = re.compile(r"^/2010-04-01/Accounts/(?P<sid>AC\w+)/Recordings/(?P<re>RE\w+)\.mp3$")
+_ACCOUNT = re.compile(r"^/2010-04-01/Accounts/(?P<sid>AC\w+)\.json$")
 _NUMBERS = re.compile(r"^/2010-04-01/Accounts/(?P<sid>AC\w+)/IncomingPhoneNumbers(?:/(?P<pn>PN\w+))?\.json$")
 
 
@@ -74,6 +75,8 @@ class TwilioStandIn:
         self._message_posts = 0
         self.numbers: list[Number] = []
         self.recordings: dict[str, bytes] = {}  # RecordingSid -> MP3 bytes served
+        self.account_name = "Harbor Point Mortgage"
+        self.account_status = "active"  # active, suspended or closed
         self.auto_callbacks: list[str] = []  # statuses to post to StatusCallback after create
         self.callback_results: list[tuple[str, int]] = []
         # Callbacks are signed for the public URL in StatusCallback but delivered here
@@ -247,6 +250,11 @@ class TwilioStandIn:
             handler.end_headers()
             handler.wfile.write(audio)
             return None
+        account = _ACCOUNT.match(parsed.path)
+        if account and method == "GET":
+            if account.group("sid") != self.account_sid:
+                return self._error(handler, 404, 20404, f"The requested resource {parsed.path} was not found")
+            return self._send_json(handler, 200, self._account_json())
         if match and method == "POST":
             return self._post_message(handler, form)
         if match and method == "GET":
@@ -318,6 +326,15 @@ class TwilioStandIn:
             "next_page_uri": None, "page": 0, "page_size": 50, "previous_page_uri": None,
             "start": 0, "uri": uri,
         })
+
+    def _account_json(self) -> dict:
+        uri = f"/2010-04-01/Accounts/{self.account_sid}.json"
+        return {"sid": self.account_sid, "owner_account_sid": self.account_sid,
+                "friendly_name": self.account_name, "status": self.account_status, "type": "Full",
+                "auth_token": self.auth_token, "date_created": "Mon, 02 Mar 2026 15:04:05 +0000",
+                "date_updated": "Mon, 02 Mar 2026 15:04:05 +0000", "uri": uri,
+                "subresource_uris": {"incoming_phone_numbers":
+                                     f"/2010-04-01/Accounts/{self.account_sid}/IncomingPhoneNumbers.json"}}
 
     def _number_json(self, number: Number) -> dict:
         return {"sid": number.sid, "account_sid": self.account_sid,

@@ -1,7 +1,8 @@
-"""Render the app's windows with generated data and save PNGs.
+"""Render the app's windows and dialogs with generated data and save PNGs.
 
 Run under Xvfb from the repository root:
-    xvfb-run -a -s "-screen 0 1366x768x24" .venv/bin/python -m tests.ui.screenshots OUT_DIR [board|recorder|numbers]
+    xvfb-run -a -s "-screen 0 1366x768x24" .venv/bin/python -m tests.ui.screenshots OUT_DIR \
+        [board|recorder|numbers|templates|routing|sequence|settings]
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from PySide6.QtWidgets import QApplication
 from desktop_app.core import directory, lo_recording
 from desktop_app.core.app import open_context
 from desktop_app.ui.main import ensure_application
+
+
+EDITORS = ("templates", "routing", "sequence", "settings")
 
 
 def settle(app: QApplication, milliseconds: int = 300) -> None:
@@ -73,7 +77,7 @@ def recorder(out_dir: Path, app: QApplication) -> None:
 
 def main(argv: list[str]) -> int:
     out_dir = Path(argv[1]) if len(argv) > 1 else Path("resources/screenshots")
-    which = argv[2:] or ["board", "recorder", "numbers"]
+    which = argv[2:] or ["board", "recorder", "numbers", *EDITORS]
     app = ensure_application()
     if "board" in which:
         from tests.ui.board_screenshot import board  # noqa: PLC0415
@@ -85,6 +89,11 @@ def main(argv: list[str]) -> int:
         from tests.ui.numbers_screenshot import numbers  # noqa: PLC0415
 
         numbers(out_dir, app)
+    from tests.ui import editors_screenshot  # noqa: PLC0415
+
+    for name in EDITORS:
+        if name in which:
+            getattr(editors_screenshot, name)(out_dir, app)
     return 0
 
 

@@ -116,6 +116,32 @@ class DropCowboyClient:
             raise ProviderError(PROVIDER, f"Drop Cowboy imported the recording but sent no media_id: {data!r:.200}")
         return str(media_id)
 
+    def phone_lines(self) -> list[dict]:
+        """List the account's phone lines (GET /phone/public/lines); a drop goes out from one.
+
+        Unlike the send route, this route answers 401 for a wrong key or secret, so it also
+        checks the credentials without dropping anything.
+        """
+        url = self.base_url + "/phone/public/lines"
+        action = "the phone line list"
+        try:
+            with httpx.Client(timeout=self.timeout, follow_redirects=False) as client:
+                response = client.get(url, headers=self._headers)
+        except httpx.TimeoutException as exc:
+            raise ProviderError(PROVIDER, f"{action} timed out after {self.timeout:g} s ({type(exc).__name__})",
+                                retryable=True) from None
+        except httpx.HTTPError as exc:
+            raise ProviderError(PROVIDER, f"could not reach Drop Cowboy at {self.base_url} for {action}: {exc}",
+                                retryable=True) from None
+        if not 200 <= response.status_code < 300:
+            raise _http_error(response, action)
+        try:
+            body = response.json()
+        except ValueError:
+            raise ProviderError(PROVIDER, f"{action} is not JSON: {response.text[:200]!r}") from None
+        lines = body.get("data") if isinstance(body, dict) else None
+        return [line for line in lines if isinstance(line, dict)] if isinstance(lines, list) else []
+
     def _post(self, path: str, body: dict, headers: dict, *, action: str):
         url = self.base_url + path
         try:

@@ -137,3 +137,31 @@ class SlybroadcastClient:
             return value
         transient = any(word in value.lower() for word in ("try again", "temporar", "busy"))
         raise ProviderError(PROVIDER, f"Slybroadcast rejected the drop: {value}", retryable=transient)
+
+    def remaining_messages(self) -> str:
+        """Ask the gateway for the account's message balance; this also checks the login.
+
+        Returns the balance as the gateway wrote it. Raises ProviderError with the gateway's
+        reason for a rejected login.
+        """
+        # NOTE: the remain_message field and its "OK" plus balance reply follow Slybroadcast's
+        # documentation as we read it; no recorded reply from the live gateway was available.
+        form = {"c_uid": self.user, "c_password": self._password, "remain_message": "1"}
+        try:
+            with httpx.Client(timeout=self.timeout, follow_redirects=False) as client:
+                response = client.post(self.url, data=form)
+        except httpx.HTTPError as exc:
+            raise ProviderError(PROVIDER, f"could not reach Slybroadcast at {self.url}: {exc}",
+                                retryable=True) from None
+        if response.status_code != 200:
+            raise ProviderError(PROVIDER, f"Slybroadcast returned HTTP {response.status_code}: "
+                                          f"{response.text.strip()[:200]}",
+                                http_status=response.status_code)
+        lines = [line.strip() for line in response.text.strip().splitlines() if line.strip()]
+        if lines and lines[0].upper() == "OK":
+            return " ".join(lines[1:]) or "unknown"
+        if lines and lines[0].upper().startswith("ERROR"):
+            reason = " ".join([lines[0][5:].strip(" :")] + lines[1:]).strip()
+            raise ProviderError(PROVIDER, f"Slybroadcast rejected the login: {reason or 'no reason given'}")
+        first = lines[0][:80] if lines else ""
+        raise ProviderError(PROVIDER, f"unexpected reply from Slybroadcast: {first!r}")

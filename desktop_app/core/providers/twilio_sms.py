@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from typing import Optional
@@ -106,6 +107,14 @@ def _retry_after(headers: Optional[httpx.Headers]) -> float | None:
         return None
 
 
+def _page_response(exc: Exception) -> TwilioResponse | None:
+    if isinstance(exc, TwilioException) and not isinstance(exc, TwilioRestException):
+        for arg in exc.args[1:]:
+            if isinstance(arg, TwilioResponse):
+                return arg
+    return None
+
+
 def error_from_exception(exc: Exception, headers: Optional[httpx.Headers] = None) -> ProviderError:
     """Translate what the twilio library or httpx raised into a ProviderError."""
     if isinstance(exc, TwilioRestException):
@@ -120,6 +129,20 @@ def error_from_exception(exc: Exception, headers: Optional[httpx.Headers] = None
         status = getattr(exc, "status", None)
         text = getattr(exc, "detail", None) or getattr(exc, "title", None) or str(exc)
         retryable = status == 429 or code == "20429" or (status is not None and status >= 500)
+        return ProviderError("twilio", describe_error(code, text), code=code, http_status=status,
+                             retryable=retryable, retry_after=_retry_after(headers))
+    page_response = _page_response(exc)
+    if page_response is not None:
+        # A list call (numbers, messages) raises TwilioException("Unable to fetch page",
+        # response) instead of TwilioRestException; read Twilio's error body the same way.
+        status = page_response.status_code
+        try:
+            payload = json.loads(page_response.text or "{}")
+        except ValueError:
+            payload = {}
+        code = str(payload["code"]) if isinstance(payload, dict) and payload.get("code") else None
+        text = (payload.get("message") if isinstance(payload, dict) else None) or f"HTTP {status}"
+        retryable = status == 429 or code == "20429" or status >= 500
         return ProviderError("twilio", describe_error(code, text), code=code, http_status=status,
                              retryable=retryable, retry_after=_retry_after(headers))
     if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)):
