@@ -372,6 +372,16 @@ class Tunnel:
             return TunnelStatus(self._state, self._url, self._problem, self._agent_path,
                                 self._rewired)
 
+    def note_wired(self, changes: list) -> None:
+        """Record a manual wiring of the Twilio numbers to the current URL (the panel's button),
+        which settles a problem left by automatic re-wiring."""
+        with self._lock:
+            if self._state != UP:
+                return
+            self._rewired = tuple(changes)
+            url = self._url
+        self._publish(UP, url, None, url)
+
     # -- start and stop -------------------------------------------------------------------------
 
     def start_in_background(self, manual: bool = False) -> None:
