@@ -422,7 +422,7 @@ def test_url_change_without_twilio_credentials_is_flagged(desk_with, agent):
     tunnel.start_in_background()
     recorder.wait_for("up", count=3)
     assert tunnel.problem.startswith(f"The public URL changed from {URL_A} to {URL_B}, but no "
-                                     "Twilio credentials are set, so (212) 555-0100 still send")
+                                     "Twilio credentials are set, so (212) 555-0100 still sends")
     assert recorder.notifications[-1].text == tunnel.problem
     tunnel.stop()
 

@@ -258,7 +258,12 @@ def _set_by_this_app(number, previous: str | None) -> bool:
 
 
 def _numbers_text(numbers) -> str:
+    """List phone numbers for a sentence whose verb follows (see _send)."""
     return ", ".join(phones.format_national(n) for n in sorted(numbers))
+
+
+def _send(numbers) -> str:
+    return "send" if len(list(numbers)) != 1 else "sends"
 
 
 def rewire_twilio(ctx, url: str, previous: str | None) -> Rewired:
@@ -275,9 +280,10 @@ def rewire_twilio(ctx, url: str, previous: str | None) -> Rewired:
         if changed and routed:
             return Rewired((), (
                 f"The public URL changed from {previous} to {url}, but no Twilio credentials are "
-                f"set, so {_numbers_text(routed)} still send calls to the old URL: add the Account "
-                "SID and Auth Token in Settings > Twilio and press Configure my Twilio number, or "
-                f"set the number's voice URL to {wanted['voice_url']} in the Twilio console."))
+                f"set, so {_numbers_text(routed)} still {_send(routed)} calls to the old URL: "
+                "add the Account SID and Auth Token in Settings > Twilio and press Configure my "
+                f"Twilio number, or set the voice URL to {wanted['voice_url']} in the Twilio "
+                "console."))
         return Rewired(())
     try:
         owned = twilio_numbers.list_owned(ctx)
@@ -291,8 +297,9 @@ def rewire_twilio(ctx, url: str, previous: str | None) -> Rewired:
     names = _numbers_text(n.phone for n in stale)
     if not ctx.settings.get("tunnel.rewire_twilio"):
         return Rewired((), (
-            f"{names} still send calls to another address than {url}, and automatic re-wiring "
-            "is off (Settings > ngrok, tunnel.rewire_twilio): press Configure my Twilio number."))
+            f"{names} still {_send(stale)} calls to another address than {url}, and automatic "
+            "re-wiring is off (Settings > ngrok, tunnel.rewire_twilio): press Configure my "
+            "Twilio number."))
     try:
         changes = twilio_numbers.wire(ctx, url, [n.phone for n in stale])
     except (ProviderError, twilio_numbers.NotConfigured, ValueError) as error:

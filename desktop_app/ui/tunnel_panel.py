@@ -7,7 +7,7 @@ import logging
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont, QGuiApplication
 from PySide6.QtWidgets import (QFormLayout, QFrame, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
-                               QPushButton, QSizePolicy, QVBoxLayout, QWidget)
+                               QPlainTextEdit, QPushButton, QSizePolicy, QVBoxLayout, QWidget)
 
 from desktop_app.core import twilio_numbers
 from desktop_app.core.providers.base import ProviderError
@@ -152,15 +152,27 @@ class TunnelPanel(QWidget):
         self.wire_button.setObjectName("primary")
         self.wire_button.clicked.connect(self.configure_twilio)
         row.addWidget(self.wire_button)
+        self.wire_hint = QLabel("Needs a public URL: start the tunnel, or set MCD_PUBLIC_URL.",
+                                group)
+        self.wire_hint.setStyleSheet("color: #607D8B;")
+        row.addWidget(self.wire_hint)
         row.addStretch(1)
         self.wire_result = QLabel(group)
         self.wire_result.setObjectName("wireResult")
         self.wire_result.setWordWrap(True)
         self.wire_result.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.wire_result.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Minimum)
+        # One line per change, unwrapped: the URLs are long and read best whole.
+        self.wire_changes = QPlainTextEdit(group)
+        self.wire_changes.setObjectName("wireChanges")
+        self.wire_changes.setReadOnly(True)
+        self.wire_changes.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        self.wire_changes.setFixedHeight(self.fontMetrics().lineSpacing() * 7)
+        self.wire_changes.hide()
         box.addWidget(note)
         box.addLayout(row)
         box.addWidget(self.wire_result)
+        box.addWidget(self.wire_changes)
         return group
 
     # -- state ----------------------------------------------------------------------------------
@@ -213,6 +225,7 @@ class TunnelPanel(QWidget):
         self.wire_button.setToolTip("" if can_wire else
                                     "No public https URL yet: start the tunnel, or set "
                                     "MCD_PUBLIC_URL")
+        self.wire_hint.setVisible(not can_wire)
 
     # -- actions --------------------------------------------------------------------------------
 
@@ -264,10 +277,9 @@ class TunnelPanel(QWidget):
             self.wireFinished.emit([], message)
             return
         if changes:
-            lines = [change.describe() for change in changes]
             numbers = len({change.phone for change in changes})
-            self._show_result(f"Updated {numbers} number{'s' if numbers != 1 else ''}:\n"
-                              + "\n".join(lines), "ok")
+            self._show_result(f"Updated {numbers} number{'s' if numbers != 1 else ''}:", "ok",
+                              [change.describe() for change in changes])
         else:
             self._show_result("No change needed: the numbers already point at "
                               f"{self.desk.ctx.public_url()}.", "ok")
@@ -276,6 +288,8 @@ class TunnelPanel(QWidget):
         self.refresh()
         self.wireFinished.emit(list(changes), "")
 
-    def _show_result(self, text: str, kind: str) -> None:
+    def _show_result(self, text: str, kind: str, lines: list[str] | None = None) -> None:
         self.wire_result.setText(text)
         self.wire_result.setStyleSheet(_RESULT_STYLE[kind])
+        self.wire_changes.setPlainText("\n".join(lines or []))
+        self.wire_changes.setVisible(bool(lines))

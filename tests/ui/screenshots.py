@@ -1,7 +1,7 @@
-"""Render the recorder and Numbers windows with generated data and save PNGs.
+"""Render the recorder, Numbers and tunnel windows with generated data and save PNGs.
 
 Run under Xvfb from the repository root:
-    xvfb-run -a -s "-screen 0 1366x768x24" .venv/bin/python -m tests.ui.screenshots OUT_DIR [recorder|numbers]
+    xvfb-run -a -s "-screen 0 1366x768x24" .venv/bin/python -m tests.ui.screenshots OUT_DIR [recorder|numbers|tunnel]
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def recorder(out_dir: Path, app: QApplication) -> None:
 
 def main(argv: list[str]) -> int:
     out_dir = Path(argv[1]) if len(argv) > 1 else Path("resources/screenshots")
-    which = argv[2:] or ["recorder", "numbers"]
+    which = argv[2:] or ["recorder", "numbers", "tunnel"]
     app = ensure_application()
     if "recorder" in which:
         recorder(out_dir, app)
@@ -81,6 +81,11 @@ def main(argv: list[str]) -> int:
         from tests.ui.numbers_screenshot import numbers  # noqa: PLC0415
 
         numbers(out_dir, app)
+    if "tunnel" in which:
+        from tests.ui.tunnel_screenshot import tunnel_problem, tunnel_up  # noqa: PLC0415
+
+        tunnel_up(out_dir, app)
+        tunnel_problem(out_dir, app)
     return 0
 
 

@@ -45,6 +45,7 @@ def test_panel_shows_url_and_copies_it(qtbot, desk_with, agent):
     assert panel.target_label.text() == f"http://127.0.0.1:{desk.ctx.listen_port}"
     assert panel.agent_label.text() == f"{agent.path}, region us"
     assert f"Voice: {URL_A}/twilio/voice" in panel.webhooks_label.text()
+    assert panel.wire_hint.isHidden()
     assert not panel.start_button.isEnabled()
 
     qtbot.mouseClick(panel.copy_button, Qt.MouseButton.LeftButton)
@@ -66,6 +67,7 @@ def test_panel_shows_problem_and_fix(qtbot, desk_with, agent):
     assert not panel.copy_button.isEnabled()
     assert not panel.wire_button.isEnabled()
     assert "No public https URL yet" in panel.wire_button.toolTip()
+    assert panel.wire_hint.isVisible()
     assert panel.start_button.isEnabled()
 
 
@@ -88,15 +90,18 @@ def test_configure_twilio_lists_what_changed(qtbot, desk_with, agent, twilio_api
     changes, error = finished.args
     assert error == ""
     assert {c.field for c in changes} == {"voice_url", "status_callback", "sms_url"}
-    assert panel.wire_result.text().startswith("Updated 1 number:\n")
-    assert (f"(212) 555-0100: voice URL {OLD}/twilio/voice -> {URL_A}/twilio/voice"
-            in panel.wire_result.text())
+    assert panel.wire_result.text() == "Updated 1 number:"
+    lines = panel.wire_changes.toPlainText().splitlines()
+    assert lines[0] == f"(212) 555-0100: voice URL {OLD}/twilio/voice -> {URL_A}/twilio/voice"
+    assert len(lines) == 3
+    assert panel.wire_changes.isVisible()
     assert twilio_api.numbers[0].sms_url == URL_A + "/twilio/sms"
     qtbot.waitUntil(lambda: panel.problem_box.isHidden())
 
     with qtbot.waitSignal(panel.wireFinished, timeout=15000):
         qtbot.mouseClick(panel.wire_button, Qt.MouseButton.LeftButton)
     assert panel.wire_result.text() == f"No change needed: the numbers already point at {URL_A}."
+    assert panel.wire_changes.isHidden()
     stop(qtbot, panel)
 
 
