@@ -9,8 +9,11 @@ from PySide6.QtCore import QObject, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QAction, QColor, QIcon, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QApplication, QMenu, QMessageBox, QSystemTrayIcon, QWidget
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from desktop_app import APP_NAME
 from desktop_app.core import pending
+from desktop_app.core.db import StorageError
 from desktop_app.core.paths import resources_dir
 from desktop_app.ui.bridge import CoreBridge
 from desktop_app.ui.workers import run_task
@@ -60,7 +63,7 @@ class Tray(QObject):
     The main window's closeEvent calls window_closing(event) first and stops only when it
     returns True. The Quit action calls request_quit(). `available` defaults to
     QSystemTrayIcon.isSystemTrayAvailable(); without a tray, closing the window quits after the
-    same question about pending steps. `ask(parent, title, text) -> bool` asks that question
+    same question about pending steps. `ask(parent, title, text) -> bool` shows that question
     and `quit_app()` ends the application (tests pass their own).
     """
 
@@ -183,8 +186,8 @@ class Tray(QObject):
     def window_closing(self, event) -> bool:
         """Handle the main window's close event; return True when the app should quit now.
 
-        With a tray the window only hides (the first time, a message says the app keeps
-        running). Without one, closing quits after the question about pending steps.
+        With a tray the window only hides, and the first time a tray message tells that the
+        app keeps running. Without one, closing quits after the question about pending steps.
         """
         if self.icon is not None:
             event.ignore()
@@ -209,10 +212,10 @@ class Tray(QObject):
     def _confirm_quit(self) -> bool:
         ctx = self.desk.ctx
         try:
-            # A count over an indexed column: a few milliseconds, and the answer is needed
-            # before the question can be asked.
+            # Runs on the GUI thread because the question needs the count, and a count over
+            # the indexed status column is quick.
             work = pending.pending_work(ctx)
-        except Exception as exc:  # the store is failing: let the coordinator quit anyway
+        except (StorageError, SQLAlchemyError) as exc:  # a failing store must not block quitting
             log.warning("Could not count the pending steps before quitting: %s", exc)
             return True
         warning = pending.quit_warning(ctx, work)
