@@ -108,7 +108,7 @@ def desk_with(data_dir):
 
 # -- up, and through it --------------------------------------------------------------------------
 
-def test_app_opens_the_tunnel_and_webhooks_arrive_through_it(data_dir, agent, twilio_api):
+def test_tunnel_up_forwards_signed_webhooks(data_dir, agent, twilio_api):
     env = twilio_env(twilio_api)
     del env["MCD_PUBLIC_URL"]
     env.update(agent_env(agent))
@@ -120,7 +120,8 @@ def test_app_opens_the_tunnel_and_webhooks_arrive_through_it(data_dir, agent, tw
     try:
         state, detail, url_then = recorder.wait_for("up")
         assert (detail, url_then) == (URL_A, URL_A)
-        assert desk.tunnel.public_url == URL_A and desk.tunnel.problem is None
+        assert desk.tunnel.public_url == URL_A
+        assert desk.tunnel.problem is None
         assert desk.ctx.public_url() == URL_A
 
         [start] = agent.records("start")
@@ -133,7 +134,8 @@ def test_app_opens_the_tunnel_and_webhooks_arrive_through_it(data_dir, agent, tw
         assert created["body"] == {"name": "missed-call-desk", "proto": "http", "schemes": ["https"],
                                    "addr": f"127.0.0.1:{desk.ctx.listen_port}"}
         pid_record = json.loads((data_dir / "ngrok" / "agent.json").read_text())
-        assert pid_record["pid"] == start["pid"] and pid_record["path"] == str(agent.path)
+        assert pid_record["pid"] == start["pid"]
+        assert pid_record["path"] == str(agent.path)
 
         # A missed call signed for the public URL, delivered through the tunnel's forwarder.
         forward_port = int(created["forward"].rsplit(":", 1)[1])
@@ -154,35 +156,38 @@ def test_app_opens_the_tunnel_and_webhooks_arrive_through_it(data_dir, agent, tw
     assert agent.records("exit")[-1]["code"] == 0  # asked to exit, not killed
 
 
-def test_public_url_from_the_environment_needs_no_tunnel(desk_with, agent):
+def test_public_url_env_skips_tunnel(desk_with, agent):
     desk = desk_with(agent_env(agent, MCD_PUBLIC_URL="https://desk.example.test"))
     recorder = TunnelEvents(desk.ctx)
     tunnel = fast_tunnel(desk.ctx)
     tunnel.start_in_background()
     assert recorder.seen[-1][0] == "off"
     assert "MCD_PUBLIC_URL is set" in recorder.seen[-1][1]
-    assert tunnel.problem is None and agent.records("start") == []
+    assert tunnel.problem is None
+    assert agent.records("start") == []
 
 
 # -- down, with the cause and the fix ------------------------------------------------------------
 
-def test_without_an_authtoken_the_app_stays_local_and_says_why(desk_with, agent):
+def test_no_authtoken_explains_fix(desk_with, agent):
     desk = desk_with(agent_env(agent, token=None))
     recorder = TunnelEvents(desk.ctx)
     tunnel = fast_tunnel(desk.ctx)
     tunnel.start_in_background()
     state, detail, url_then = recorder.wait_for("down")
     assert tunnel.problem == detail == tunnel_module.NO_AUTHTOKEN
-    assert "dashboard.ngrok.com" in detail and "Settings > ngrok" in detail
+    assert "dashboard.ngrok.com" in detail
+    assert "Settings > ngrok" in detail
     assert "MCD_PUBLIC_URL" in detail
-    assert url_then is None and desk.ctx.public_url() is None
+    assert url_then is None
+    assert desk.ctx.public_url() is None
     wait_until(lambda: not tunnel.running)
     assert agent.records("start") == []
     assert desk.listener.running
     tunnel.stop()
 
 
-def test_missing_agent_is_explained_and_never_downloaded(desk_with, agent, tmp_path, monkeypatch):
+def test_missing_agent_never_downloaded(desk_with, agent, tmp_path, monkeypatch):
     from pyngrok import installer
 
     downloads = []
@@ -194,7 +199,8 @@ def test_missing_agent_is_explained_and_never_downloaded(desk_with, agent, tmp_p
     tunnel = fast_tunnel(desk.ctx)
     tunnel.start_in_background()
     _state, detail, _url = recorder.wait_for("down")
-    assert str(missing) in detail and "does not exist" in detail
+    assert str(missing) in detail
+    assert "does not exist" in detail
     wait_until(lambda: not tunnel.running)
     assert downloads == []
     tunnel.stop()
@@ -205,12 +211,13 @@ def test_missing_agent_is_explained_and_never_downloaded(desk_with, agent, tmp_p
     desk.ctx.environ.pop("XDG_CONFIG_HOME", None)
     path, problem = find_agent(desk.ctx)
     assert path is None
-    assert "ngrok.com/download" in problem and "never downloads" in problem
+    assert "ngrok.com/download" in problem
+    assert "never downloads" in problem
     desk.ctx.environ["PATH"] = str(agent.folder)
     assert find_agent(desk.ctx) == (agent.path, None)
 
 
-def test_refused_authtoken_shows_ngroks_message_without_the_token(desk_with, agent, caplog):
+def test_refused_authtoken_shows_message(desk_with, agent, caplog):
     agent.configure(mode="auth_error")
     desk = desk_with(agent_env(agent))
     recorder = TunnelEvents(desk.ctx)
@@ -221,7 +228,8 @@ def test_refused_authtoken_shows_ngroks_message_without_the_token(desk_with, age
         wait_until(lambda: not tunnel.running)
     assert detail.startswith("ngrok refused the authtoken (authentication failed: The authtoken "
                              "you specified is properly formed, but it is invalid.")
-    assert "ERR_NGROK_107" in detail and "Settings > ngrok" in detail
+    assert "ERR_NGROK_107" in detail
+    assert "Settings > ngrok" in detail
     assert TOKEN not in detail
     assert TOKEN not in caplog.text
     assert len(agent.records("start")) == 1  # a refused token is not retried
@@ -229,7 +237,7 @@ def test_refused_authtoken_shows_ngroks_message_without_the_token(desk_with, age
     tunnel.stop()
 
 
-def test_no_network_is_explained_and_retried_until_it_works(desk_with, agent):
+def test_no_network_retries_until_up(desk_with, agent):
     agent.configure(mode="network_error")
     desk = desk_with(agent_env(agent))
     recorder = TunnelEvents(desk.ctx)
@@ -238,7 +246,8 @@ def test_no_network_is_explained_and_retried_until_it_works(desk_with, agent):
     _state, detail, _url = recorder.wait_for("down")
     assert detail.startswith("Cannot reach ngrok's servers (failed to dial ngrok server with "
                              'address "connect.us.ngrok-agent.com:443"')
-    assert "no such host" in detail and "port 443" in detail
+    assert "no such host" in detail
+    assert "port 443" in detail
     agent.configure(mode="ok")
     recorder.wait_for("up")
     assert len(agent.records("start")) >= 2
@@ -247,7 +256,7 @@ def test_no_network_is_explained_and_retried_until_it_works(desk_with, agent):
     assert agent.live_pids() == []
 
 
-def test_stop_while_the_agent_is_still_starting_leaves_nothing(desk_with, agent):
+def test_stop_during_start_leaves_nothing(desk_with, agent):
     agent.configure(mode="network_error")
     desk = desk_with(agent_env(agent))
     recorder = TunnelEvents(desk.ctx)
@@ -260,7 +269,7 @@ def test_stop_while_the_agent_is_still_starting_leaves_nothing(desk_with, agent)
     assert recorder.states()[-1] == "stopped"
 
 
-def test_agent_that_dies_is_noticed_and_restarted(desk_with, agent):
+def test_dead_agent_is_restarted(desk_with, agent):
     desk = desk_with(agent_env(agent))
     recorder = TunnelEvents(desk.ctx)
     tunnel = fast_tunnel(desk.ctx)
@@ -272,7 +281,8 @@ def test_agent_that_dies_is_noticed_and_restarted(desk_with, agent):
     assert detail.startswith("The ngrok agent exited unexpectedly (exit code -9")
     assert url_then is None
     recorder.wait_for("up", count=2)
-    assert agent.live_pids() != [first] and len(agent.live_pids()) == 1
+    assert agent.live_pids() != [first]
+    assert len(agent.live_pids()) == 1
     tunnel.stop()
     assert agent.live_pids() == []
 
@@ -291,7 +301,7 @@ def _run_agent_by_hand(agent: FakeAgent, data_dir) -> subprocess.Popen:
     raise AssertionError("the hand-started agent did not come up")
 
 
-def test_agent_left_by_a_crashed_run_is_ended(desk_with, agent, data_dir):
+def test_stale_agent_is_ended(desk_with, agent, data_dir):
     stale = _run_agent_by_hand(agent, data_dir)
     try:
         # What a run that crashed after starting its agent leaves in the data folder.
@@ -312,7 +322,7 @@ def test_agent_left_by_a_crashed_run_is_ended(desk_with, agent, data_dir):
         stale.stdout.close()
 
 
-def test_an_agent_this_app_did_not_start_is_left_alone(desk_with, agent, data_dir):
+def test_foreign_agent_left_alone(desk_with, agent, data_dir):
     foreign = _run_agent_by_hand(agent, data_dir)
     try:
         desk = desk_with(agent_env(agent))
@@ -330,7 +340,7 @@ def test_an_agent_this_app_did_not_start_is_left_alone(desk_with, agent, data_di
         foreign.stdout.close()
 
 
-def test_pid_file_naming_another_process_is_dropped_not_acted_on(data_dir, agent):
+def test_reused_pid_not_killed(data_dir, agent):
     # The pid was reused by a process that is not our agent (here: this test run).
     tunnel_module._record_agent(data_dir, os.getpid(), agent.path)
     assert end_stale_agent(data_dir) is None
@@ -361,7 +371,7 @@ def _tunnel_twilio_env(twilio_api, agent) -> dict:
     return env
 
 
-def test_new_public_url_rewires_the_twilio_numbers(desk_with, agent, twilio_api):
+def test_new_url_rewires_twilio_numbers(desk_with, agent, twilio_api):
     numbers = _numbers(twilio_api)
     desk = desk_with(_tunnel_twilio_env(twilio_api, agent))
     add_team(desk.ctx)
@@ -379,7 +389,8 @@ def test_new_public_url_rewires_the_twilio_numbers(desk_with, agent, twilio_api)
     tunnel = fast_tunnel(desk.ctx)
     tunnel.start_in_background()
     recorder.wait_for("up", count=4)
-    assert tunnel.public_url == URL_B and tunnel.problem is None
+    assert tunnel.public_url == URL_B
+    assert tunnel.problem is None
     for phone in (SALES_LINE, OFFICE_LINE):
         assert numbers[phone].voice_url == URL_B + "/twilio/voice"
         assert numbers[phone].status_callback == URL_B + "/twilio/call-status"
@@ -390,7 +401,7 @@ def test_new_public_url_rewires_the_twilio_numbers(desk_with, agent, twilio_api)
     tunnel.stop()
 
 
-def test_url_change_that_cannot_be_followed_is_flagged(desk_with, agent, twilio_api):
+def test_twilio_unreachable_is_flagged(desk_with, agent, twilio_api):
     _numbers(twilio_api)
     env = _tunnel_twilio_env(twilio_api, agent)
     env["MCD_TWILIO_API_URL"] = "http://127.0.0.1:9"  # nothing listens: Twilio is unreachable
@@ -404,11 +415,12 @@ def test_url_change_that_cannot_be_followed_is_flagged(desk_with, agent, twilio_
     assert tunnel.problem.startswith(f"Could not read the Twilio numbers to point them at {URL_A}")
     assert "Configure my Twilio number" in tunnel.problem
     [note] = recorder.notifications
-    assert note.kind == "tunnel" and note.text == tunnel.problem
+    assert note.kind == "tunnel"
+    assert note.text == tunnel.problem
     tunnel.stop()
 
 
-def test_url_change_without_twilio_credentials_is_flagged(desk_with, agent):
+def test_no_twilio_credentials_is_flagged(desk_with, agent):
     desk = desk_with(agent_env(agent))
     add_team(desk.ctx)
     recorder = TunnelEvents(desk.ctx)
@@ -427,7 +439,7 @@ def test_url_change_without_twilio_credentials_is_flagged(desk_with, agent):
     tunnel.stop()
 
 
-def test_rewiring_turned_off_flags_instead(desk_with, agent, twilio_api):
+def test_rewiring_off_is_flagged(desk_with, agent, twilio_api):
     numbers = _numbers(twilio_api)
     desk = desk_with(_tunnel_twilio_env(twilio_api, agent))
     add_team(desk.ctx)
@@ -442,7 +454,31 @@ def test_rewiring_turned_off_flags_instead(desk_with, agent, twilio_api):
     tunnel.stop()
 
 
-def test_ringcentral_subscription_follows_the_tunnel(data_dir, agent):
+def test_lost_session_follows_new_url(desk_with, agent, twilio_api):
+    numbers = _numbers(twilio_api)
+    desk = desk_with(_tunnel_twilio_env(twilio_api, agent))
+    add_team(desk.ctx)
+    recorder = TunnelEvents(desk.ctx)
+    tunnel = fast_tunnel(desk.ctx)
+    tunnel.start_in_background()
+    recorder.wait_for("up", count=2)
+    [pid] = agent.live_pids()
+
+    agent.configure(public_url=URL_B)
+    os.kill(pid, signal.SIGUSR1)
+    _state, detail, url_then = recorder.wait_for("reconnecting")
+    assert detail.startswith("Lost the connection to ngrok's servers (")
+    assert "the agent is reconnecting by itself" in detail
+    assert url_then == URL_A  # the old URL stays until the agent reports the new one
+    recorder.wait_for("up", count=4)
+    assert tunnel.public_url == desk.ctx.tunnel_url == URL_B
+    assert tunnel.problem is None
+    assert numbers[SALES_LINE].voice_url == URL_B + "/twilio/voice"
+    assert agent.live_pids() == [pid]  # the same agent: no restart was needed
+    tunnel.stop()
+
+
+def test_ringcentral_subscription_follows_url(data_dir, agent):
     with RingCentralStandIn() as ringcentral_api:
         env = agent_env(agent, MCD_RINGCENTRAL_CLIENT_ID=CLIENT_ID,
                         MCD_RINGCENTRAL_CLIENT_SECRET=CLIENT_SECRET, MCD_RINGCENTRAL_JWT=JWT,

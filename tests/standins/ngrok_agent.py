@@ -7,7 +7,8 @@ from a loopback "public" port to the tunnel's upstream, the way ngrok's edge wou
 
 A test makes one with `FakeAgent(folder)`, points the app at `agent.path`, changes how the next
 start behaves with `agent.configure(...)` and reads what every agent process did (its command
-line, its API requests, its exit) from `agent.records()`. Several agents started from the same
+line, its API requests, its exit) from `agent.records()`. SIGUSR1 makes a running agent lose
+its session and reconnect with the scenario's current URL. Several agents started from the same
 folder with the same authtoken behave like ngrok's free plan: the second one is refused with
 ERR_NGROK_108 while the first is alive.
 
@@ -165,12 +166,26 @@ class Agent:
         stopped = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stopped.set())
         signal.signal(signal.SIGINT, lambda *_: stopped.set())
+        # SIGUSR1: lose the session to ngrok's servers, then reconnect with the scenario's URL.
+        signal.signal(signal.SIGUSR1, lambda *_: threading.Thread(target=self._reconnect).start())
         stopped.wait()
         self.log("info", "received stop request", obj="app", stopReq="{err:<nil> restart:false}")
         if self.session_file is not None:
             self.session_file.unlink(missing_ok=True)
         self.record("exit", code=0, err="")
         return 0
+
+    def _reconnect(self) -> None:
+        self.log("eror", "heartbeat timeout, terminating session", obj="tunnels.session",
+                 err="session closed: heartbeat timeout")
+        self.log("eror", "failed to reconnect session", obj="tunnels.session", err=DIAL_ERROR)
+        url = Scenario(**json.loads((self.folder / SCENARIO_FILE).read_text())).public_url
+        with self.lock:
+            for tunnel in self.tunnels.values():
+                tunnel["public_url"] = url
+        self.record("reconnect", public_url=url)
+        self.log("info", "client session established", obj="tunnels.session")
+        self.log("info", "tunnel session started", obj="tunnels.session")
 
     def _claim_session(self, token: str) -> bool:
         """One agent session per authtoken, as on ngrok's free plan."""
