@@ -114,6 +114,20 @@ def test_clicked_notification_opens_the_contact(qtbot, host, app):
     assert window.isVisible()
 
 
+def test_hot_call_notifies_and_opens_contact(qtbot, host, app, client):
+    window = host(available=True)
+    tray = window.tray
+    client.post("/twilio/call-status", status_params(call_sid(), CALLER, GENERAL_LINE,
+                                                     status="no-answer", duration=34))
+    qtbot.waitUntil(lambda: any(kind == "hot_call" for kind, *_ in tray.shown), timeout=10000)
+    kind, title, _text, contact_id = [s for s in tray.shown if s[0] == "hot_call"][-1]
+    assert title.startswith("Hot missed call: ")
+    assert contact_id == contact_by_phone(app.ctx, CALLER).id
+    with qtbot.waitSignal(tray.openContact) as opened:
+        tray.icon.messageClicked.emit()
+    assert opened.args == [contact_id]
+
+
 def test_clicked_tunnel_notification_opens_the_panel(qtbot, host, app):
     tray = host(available=True).tray
     app.bus.publish(events.Notification("tunnel", "Twilio numbers still point at the old address",
