@@ -270,6 +270,13 @@ _DEFS = [
                minimum=0, maximum=60),
     SettingDef("ringcentral.manage_subscription", bool, True,
                "Create and renew the RingCentral webhook subscription automatically."),
+    # ngrok tunnel
+    SettingDef("tunnel.ngrok_path", str, "",
+               "Path of the ngrok agent executable; empty looks for ngrok on PATH, then where "
+               "pyngrok installs it. The app never downloads the agent.", env="MCD_NGROK_PATH"),
+    SettingDef("tunnel.rewire_twilio", bool, True,
+               "When the tunnel's public URL changes, point the Twilio numbers the app serves at "
+               "the new URL automatically."),
 ]
 
 REGISTRY: dict[str, SettingDef] = {d.key: d for d in _DEFS}

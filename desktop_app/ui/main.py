@@ -53,6 +53,9 @@ def run_window(options: AppOptions) -> int:
         QMessageBox.critical(None, APP_NAME, f"{APP_NAME} could not start.\n\n{exc}")
         return 1
     window = MainWindow(desk)
+    from desktop_app.ui.tray import Tray  # noqa: PLC0415
+
+    window.attach_tray(Tray(desk, window))
     window.show()
 
     def shutdown() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
@@ -13,10 +14,10 @@ from PySide6.QtWidgets import (QAbstractItemView, QApplication, QButtonGroup, QD
 
 from desktop_app import APP_NAME
 from desktop_app.core import simulate
+from desktop_app.core.board import calls_for_contact as board_calls_for
 from desktop_app.ui.board_model import (COL_CALLER, COL_DIALED, COL_FIRST_TEXT, COL_INTENT, COL_LO,
                                         COL_NEXT, COL_SECONDS, COL_SOURCE, COL_STATUS, COL_WHEN,
                                         FILTER_LABELS, FILTERS, BoardModel, ContactIdRole)
-from desktop_app.core.board import calls_for_contact as board_calls_for
 from desktop_app.ui.bridge import CoreBridge
 from desktop_app.ui.contact_panel import ContactPanel
 from desktop_app.ui.workers import run_task
@@ -39,14 +40,17 @@ class StatusPill(QLabel):
 
 class MainWindow(QMainWindow):
     """Signals: testCallFinished(object, object) with (SimulationResult, error);
-    contactActivated(int) when a row is opened."""
+    contactActivated(int) when a row is opened; dncImported(object, object) with
+    (DncReport, error)."""
 
     testCallFinished = Signal(object, object)
     contactActivated = Signal(int)
+    dncImported = Signal(object, object)
 
     def __init__(self, desk, parent=None):
         super().__init__(parent)
         self.desk = desk
+        self.tray = None
         ctx = desk.ctx
         self.setWindowTitle(APP_NAME)
         self.resize(1366, 768)
@@ -198,12 +202,102 @@ class MainWindow(QMainWindow):
         numbers = view_menu.addAction("Numbers…")
         numbers.triggered.connect(self.open_numbers)
         self.settings_menu = bar.addMenu("&Settings")
+        for label, opener in (("Templates…", self.open_templates),
+                              ("Routing and loan officers…", self.open_routing),
+                              ("Sequence, quiet hours and caps…", self.open_sequence),
+                              ("Brokerage and credentials…", self.open_settings)):
+            self.settings_menu.addAction(label).triggered.connect(opener)
         self.tools_menu = bar.addMenu("&Tools")
         test_call = self.tools_menu.addAction("Test call…")
         test_call.triggered.connect(self.open_test_call_dialog)
+        tunnel = self.tools_menu.addAction("Tunnel and Twilio number…")
+        tunnel.triggered.connect(self.open_tunnel_panel)
+        dnc_import = self.tools_menu.addAction("Import do-not-contact list…")
+        dnc_import.triggered.connect(self.import_dnc_list)
 
     def request_quit(self) -> None:
-        QApplication.instance().quit()
+        if self.tray is not None:
+            self.tray.request_quit()
+        else:
+            QApplication.instance().quit()
+
+    def _open_dialog(self, attribute: str, factory) -> None:
+        """Open a modeless editor, reusing it while it is still open."""
+        dialog = getattr(self, attribute, None)
+        if dialog is None or not dialog.isVisible():
+            dialog = factory()
+            dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            dialog.destroyed.connect(lambda *_: setattr(self, attribute, None))
+            setattr(self, attribute, dialog)
+        dialog.show()
+        dialog.raise_()
+        dialog.activateWindow()
+
+    def open_templates(self) -> None:
+        from desktop_app.ui.templates_dialog import TemplatesDialog  # noqa: PLC0415
+
+        self._open_dialog("_templates_dialog", lambda: TemplatesDialog(self.desk.ctx, self))
+
+    def open_routing(self) -> None:
+        from desktop_app.ui.routing_dialog import RoutingDialog  # noqa: PLC0415
+
+        self._open_dialog("_routing_dialog", lambda: RoutingDialog(self.desk.ctx, self))
+
+    def open_sequence(self) -> None:
+        from desktop_app.ui.sequence_dialog import SequenceDialog  # noqa: PLC0415
+
+        self._open_dialog("_sequence_dialog", lambda: SequenceDialog(self.desk.ctx, self))
+
+    def open_settings(self) -> None:
+        from desktop_app.ui.settings_dialog import SettingsDialog  # noqa: PLC0415
+
+        self._open_dialog("_settings_dialog", lambda: SettingsDialog(self.desk.ctx, self))
+
+    def open_tunnel_panel(self) -> None:
+        from PySide6.QtWidgets import QDialog  # noqa: PLC0415
+
+        from desktop_app.ui.tunnel_panel import TunnelPanel  # noqa: PLC0415
+
+        def build():
+            dialog = QDialog(self)
+            dialog.setWindowTitle("Tunnel and Twilio number")
+            layout = QVBoxLayout(dialog)
+            layout.addWidget(TunnelPanel(self.desk, dialog))
+            dialog.resize(640, 520)
+            return dialog
+
+        self._open_dialog("_tunnel_dialog", build)
+
+    def import_dnc_list(self) -> None:
+        from PySide6.QtWidgets import QFileDialog  # noqa: PLC0415
+
+        path, _ = QFileDialog.getOpenFileName(self, "Import do-not-contact list", "",
+                                              "CSV files (*.csv *.txt);;All files (*)")
+        if path:
+            self.import_dnc_file(Path(path))
+
+    def import_dnc_file(self, path: Path) -> None:
+        from desktop_app.core import dnc  # noqa: PLC0415
+
+        ctx = self.desk.ctx
+
+        def done(report, error):
+            if error is not None:
+                QMessageBox.warning(self, "Import failed", str(error))
+                self.dncImported.emit(None, error)
+                return
+            shown = "\n".join(report.rejected[:20])
+            more = f"\n…and {len(report.rejected) - 20} more" if len(report.rejected) > 20 else ""
+            text = report.summary()
+            if report.rejected:
+                text += f"\n\nRejected rows:\n{shown}{more}"
+            self.statusBar().showMessage(report.summary(), 10000)
+            box = QMessageBox(QMessageBox.Icon.Information, "Do-not-contact list imported", text,
+                              QMessageBox.StandardButton.Ok, self)
+            box.open()
+            self.dncImported.emit(report, None)
+
+        run_task(lambda: dnc.import_csv(ctx, path, source=path.name), done)
 
     def open_numbers(self) -> None:
         from desktop_app.ui.numbers_window import NumbersWindow  # noqa: PLC0415
@@ -345,6 +439,20 @@ class MainWindow(QMainWindow):
                 self.table.selectRow(position)
         self.testCallFinished.emit(result, error)
 
+    def attach_tray(self, tray) -> None:
+        """Let the tray decide what closing the window means and route its notifications."""
+        self.tray = tray
+        tray.openContact.connect(self._open_contact_from_tray)
+        tray.openTunnelPanel.connect(self.open_tunnel_panel)
+
+    def _open_contact_from_tray(self, contact_id: int) -> None:
+        self.showNormal()
+        self.raise_()
+        self.activateWindow()
+        self.open_contact(contact_id)
+
     def closeEvent(self, event) -> None:
+        if self.tray is not None and not self.tray.window_closing(event):
+            return
         self.bridge.detach()
         super().closeEvent(event)

@@ -2,7 +2,7 @@
 
 Run under Xvfb from the repository root:
     xvfb-run -a -s "-screen 0 1366x768x24" .venv/bin/python -m tests.ui.screenshots OUT_DIR \
-        [board|recorder|numbers|templates|routing|sequence|settings]
+        [board|recorder|numbers|tunnel|templates|routing|sequence|settings]
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ def recorder(out_dir: Path, app: QApplication) -> None:
 
 def main(argv: list[str]) -> int:
     out_dir = Path(argv[1]) if len(argv) > 1 else Path("resources/screenshots")
-    which = argv[2:] or ["board", "recorder", "numbers", *EDITORS]
+    which = argv[2:] or ["board", "recorder", "numbers", "tunnel", *EDITORS]
     app = ensure_application()
     if "board" in which:
         from tests.ui.board_screenshot import board  # noqa: PLC0415
@@ -94,6 +94,11 @@ def main(argv: list[str]) -> int:
     for name in EDITORS:
         if name in which:
             getattr(editors_screenshot, name)(out_dir, app)
+    if "tunnel" in which:
+        from tests.ui.tunnel_screenshot import tunnel_problem, tunnel_up  # noqa: PLC0415
+
+        tunnel_up(out_dir, app)
+        tunnel_problem(out_dir, app)
     return 0
 
 
