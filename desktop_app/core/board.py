@@ -1,8 +1,8 @@
 """Rows of the live board: one per missed call, as plain tuples read in one query.
 
-A board row is a tuple (indexes below) so that 100,000 rows load in a fraction of a second
-and cost little memory; the helpers here turn a row into the words the board shows. The
-query has no ORDER BY: walking the started_at index costs a random read per row, and
+A board row is a tuple (indexes below), so 100,000 rows load in a fraction of a second and
+cost little memory. The helpers here turn a row into the words the board shows. The query
+has no ORDER BY, because walking the started_at index costs a random read per row, and
 sorting the nearly ordered rows in Python is faster.
 """
 
@@ -68,7 +68,7 @@ class BoardData:
 
 
 def load(db, call_ids: list[int] | None = None) -> BoardData:
-    """All board rows, or only those of the given calls (for in-place updates)."""
+    """Load all board rows, or only those of the given calls (for in-place updates)."""
     raw = db.engine.raw_connection()
     try:
         cursor = raw.cursor()
@@ -92,7 +92,7 @@ def load(db, call_ids: list[int] | None = None) -> BoardData:
 
 
 def call_id_for(db, provider_call_id: str) -> int | None:
-    """The board's call id for a provider's CallSid or session id."""
+    """Return the board's call id for a provider's CallSid or session id."""
     raw = db.engine.raw_connection()
     try:
         row = raw.execute("SELECT id FROM call WHERE call_id = ?", (provider_call_id,)).fetchone()
@@ -111,7 +111,7 @@ def calls_for_contact(db, contact_id: int) -> list[int]:
 
 @lru_cache(maxsize=4096)
 def parse_time(text: str | None) -> datetime | None:
-    """A stored UTC time (SQLite text) as an aware datetime."""
+    """Parse a stored UTC time (SQLite text) into an aware datetime."""
     if not text:
         return None
     value = datetime.fromisoformat(text)
@@ -119,7 +119,7 @@ def parse_time(text: str | None) -> datetime | None:
 
 
 def time_key(moment: datetime) -> str:
-    """A UTC time in the stored text form, so rows compare by plain string comparison."""
+    """Format a time as the stored UTC text, so rows compare by plain string comparison."""
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 

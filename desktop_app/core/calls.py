@@ -49,7 +49,7 @@ def _caller_fields(caller_raw: str | None) -> tuple[str | None, str | None, str]
 
 def ensure_call(uow, provider: str, call_id: str, caller_raw: str | None, dialed_raw: str | None,
                 now: datetime, direction: str = "inbound") -> tuple[models.Call, bool]:
-    """Find the call or create it from what the first event says. Returns (call, created)."""
+    """Find the call or create it from the first event's fields. Returns (call, created)."""
     call = get_call(uow.session, provider, call_id)
     if call is not None:
         return call, False
@@ -68,7 +68,8 @@ def ensure_call(uow, provider: str, call_id: str, caller_raw: str | None, dialed
 # -- provider events -------------------------------------------------------------------------
 
 def on_dial_result(uow, ctx, call: models.Call, dial_status: str, now: datetime) -> None:
-    """The <Dial> to the LO ended. Missed: wait for the call's final status to learn the seconds."""
+    """Record the end of the <Dial> to the LO; a miss waits for the call's final status,
+    which carries the seconds on the line."""
     dial_status = dial_status.strip().lower()
     if call.outcome != "pending":
         return
@@ -89,7 +90,7 @@ def on_dial_result(uow, ctx, call: models.Call, dial_status: str, now: datetime)
 
 def on_call_status(uow, ctx, call: models.Call, status: str, duration: int | None,
                    now: datetime) -> str:
-    """A call status callback. Returns what it changed, for the log."""
+    """Apply a call status callback. Returns what it changed, for the log."""
     status = status.strip().lower()
     current = call.call_status
     if current in FINAL_CALL_STATUSES:
@@ -126,7 +127,7 @@ def on_call_status(uow, ctx, call: models.Call, status: str, duration: int | Non
     if call.flow == "voicemail":
         decide_missed(uow, ctx, call, call.seconds, now)
         return f"{status}: missed (no LO phone, went to voicemail)"
-    # Forwarding set-ups without our TwiML: the status itself says whether anyone answered.
+    # Forwarding set-ups without our TwiML: the status itself shows whether anyone answered.
     if status in MISSED_STATUSES:
         decide_missed(uow, ctx, call, call.seconds, now)
         return f"{status}: missed"
@@ -310,7 +311,7 @@ def decide_missed(uow, ctx, call: models.Call, seconds: int | None, now: datetim
 
 def _upsert_task(uow, ctx, contact: models.Contact, call: models.Call, intent: str,
                  first_time: bool, assignment, seconds: int, now: datetime) -> models.Task:
-    """One open Call task per contact: a new miss raises it instead of adding another."""
+    """Create the contact's open Call task, or raise the one it has (one open task per contact)."""
     due = call.started_at + timedelta(minutes=ctx.settings.get("tasks.due_minutes"))
     if intent == "accidental":
         priority = "low"

@@ -15,7 +15,7 @@ OPT_OUT_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "Q
                            "REVOKE", "OPTOUT"})
 OPT_IN_WORDS = frozenset({"START", "YES", "UNSTOP"})
 HELP_WORDS = frozenset({"HELP", "INFO"})
-# Keywords that Twilio's default opt-out handling answers itself on long codes and toll-free
+# Keywords that Twilio's default opt-out handling replies to itself on long codes and toll-free
 # numbers, so the app must not send a second confirmation for them.
 CARRIER_CONFIRMED_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT",
                                      "REVOKE", "OPTOUT", "START", "YES", "UNSTOP", "HELP", "INFO"})
@@ -63,7 +63,7 @@ def _words(text: str) -> list[str]:
 
 
 def keyword_of(body: str) -> str | None:
-    """The keyword a whole message amounts to, ignoring case, spaces and punctuation.
+    """Return the keyword a whole message amounts to, ignoring case, spaces and punctuation.
 
     "Stop.", " STOP! ", "Opt out", "opt-out" and "stop stop" all count; "stop please" does not.
     """

@@ -74,7 +74,10 @@ def _hour_weight(weekday: int, hour: int) -> float:
         if weekday == 0 and 8 <= hour < 12:
             weight *= 2.2
     elif weekday == 5:
-        weight = 3.0 if 12 <= hour < 17 else (1.0 if 9 <= hour < 20 else weight)
+        if 12 <= hour < 17:
+            weight = 3.0
+        elif 9 <= hour < 20:
+            weight = 1.0
     else:
         weight = 0.8 if 10 <= hour < 18 else weight
     return weight

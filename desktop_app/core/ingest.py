@@ -1,9 +1,9 @@
 """Webhook intake: store the raw event, act on it once per idempotency key, record the outcome.
 
-Endpoints whose answer depends on the outcome (TwiML that dials an LO) are processed before
-the answer. Status callbacks are answered as soon as the raw event is committed and are
-processed right after from the stored event, so a burst is answered quickly and an event
-caught by a crash between the two is processed at the next start.
+Endpoints whose response depends on the outcome (TwiML that dials an LO) are processed
+before responding. Status callbacks get their response as soon as the raw event is
+committed and are processed right after from the stored event. So a burst gets fast
+responses, and an event caught by a crash between the two is processed at the next start.
 """
 
 from __future__ import annotations
@@ -39,17 +39,17 @@ class WebhookReply:
 
 
 class BadWebhook(ValueError):
-    """A request that is not what the provider sends: answered 400 with this reason."""
+    """A request that is not what the provider sends; the response is 400 with this reason."""
 
 
 @dataclass(frozen=True)
 class Endpoint:
-    """How one webhook is checked, keyed, acted on and answered.
+    """Rules for one webhook: how it is checked, keyed, acted on and responded to.
 
     parse(params) -> parsed data (raises BadWebhook); key(parsed) -> idempotency key;
     apply(uow, ctx, parsed, duplicate) -> WebhookReply; decode(body, content_type) ->
-    params, used to process a stored event again. A deferred endpoint answers `ack` once
-    the raw event is stored.
+    params, used to process a stored event again. A deferred endpoint responds with `ack`
+    once the raw event is stored.
     """
 
     provider: str
@@ -183,7 +183,7 @@ def raw_row(endpoint: Endpoint, body: str, content_type: str, dedup_key: str | N
 
 
 class InFlight:
-    """Counts HTTP requests that have not been answered yet (kept by the listener)."""
+    """Count of HTTP requests still waiting for their response (kept by the listener)."""
 
     def __init__(self) -> None:
         self._count = 0
@@ -203,11 +203,11 @@ class InFlight:
 
 
 class EventProcessor:
-    """Feeds stored events to the writer one at a time, after the listener has answered.
+    """Feeds stored events to the writer one at a time, after the listener has responded.
 
-    While requests are waiting for their answer, processing holds back (at most
-    `max_hold` seconds per event), so a burst of webhooks is answered before the CPU goes
-    to acting on them. Events keep their arrival order.
+    While requests are waiting for their response, processing waits (at most `max_hold`
+    seconds per event), so a burst of webhooks gets its responses before the CPU goes to
+    acting on them. Events keep their arrival order.
     """
 
     def __init__(self, ctx, inflight: InFlight, max_hold: float = 0.25):
@@ -270,17 +270,17 @@ def queue_processing(ctx, event_id: int) -> None:
 
 async def receive_async(ctx, endpoint: Endpoint, *, body: str, content_type: str,
                         parsed) -> WebhookReply:
-    """Store the raw event (batched with concurrent requests), then answer.
+    """Store the raw event (batched with concurrent requests), then return the response.
 
-    Deferred endpoints answer right after the commit and are processed afterwards; others
-    are processed first because the answer depends on the outcome.
+    Deferred endpoints respond right after the commit and are processed afterwards. Others
+    are processed first because the response depends on the outcome.
     """
     now = ctx.clock.now()
     dedup_key = endpoint.key(parsed)
     future = batcher_for(ctx.db).store(raw_row(endpoint, body, content_type, dedup_key, now))
     event_id = await asyncio.wrap_future(future)
     if endpoint.deferred:
-        # The processor holds it until this request's answer has gone out.
+        # The processor waits until this request's response has gone out.
         queue_processing(ctx, event_id)
         return endpoint.ack or WebhookReply(204)
     return await asyncio.wrap_future(ctx.db.run_in_writer(
@@ -288,7 +288,7 @@ async def receive_async(ctx, endpoint: Endpoint, *, body: str, content_type: str
 
 
 def receive(ctx, endpoint: Endpoint, *, body: str, content_type: str, parsed) -> WebhookReply:
-    """Run in the writer thread for one checked request; returns the answer to send."""
+    """Store and process one checked request in the writer thread; return the response."""
     now = ctx.clock.now()
     dedup_key = endpoint.key(parsed)
     event_id = ctx.db.write(_store_raw, endpoint.provider, endpoint.name, body, content_type,
@@ -321,7 +321,7 @@ def ingest(ctx, *, provider: str, endpoint: str, body: str, content_type: str,
            dedup_key: str | None, handler: Handler) -> WebhookReply:
     """Store the raw event, then run handler(uow, duplicate) in its own transaction.
 
-    For endpoints that act before answering with a one-off handler (no Endpoint entry).
+    For endpoints that act before responding, with a one-off handler (no Endpoint entry).
     Run it in the writer thread. A failing handler rolls back its changes, marks the event
     failed and raises, so the listener answers 5xx and the provider retries.
     """

@@ -152,13 +152,13 @@ class SendHandler:
         if message is not None and result.provider_id:
             self._apply_early_statuses(uow, message, now)
         if job.channel != "sms":
-            # A channel's own results (a drop's delivery report) can beat the send's answer.
+            # A channel's own results (a drop's delivery report) can arrive before the send's own response.
             after_sent = getattr(self.ctx.channel_sender(job.channel), "after_sent", None)
             if after_sent is not None:
                 after_sent(uow, job, result, now)
 
     def _apply_early_statuses(self, uow, message: models.Message, now: datetime) -> None:
-        """Status callbacks can beat the send's own answer; replay any that came first."""
+        """Replay status callbacks that arrived before the send's own response."""
         prefix = f"{message.provider}:msgstatus:{message.provider_id}:"
         keys = uow.session.exec(
             select(models.ProcessedKey.key).where(models.ProcessedKey.key.startswith(prefix))
@@ -368,7 +368,12 @@ def handle_inbound_sms(uow, ctx, *, provider: str, sid: str, from_raw: str, to_r
     if result.kind == "opt_out":
         carrier_confirmed = bool(opt_out_type) or (
             carrier_handles_keywords and result.keyword in compliance.CARRIER_CONFIRMED_WORDS)
-        source = "optout_type" if opt_out_type else ("keyword" if result.keyword else "sentence")
+        if opt_out_type:
+            source = "optout_type"
+        elif result.keyword:
+            source = "keyword"
+        else:
+            source = "sentence"
         apply_opt_out(uow, ctx, contact, source=source, channel="all", now=now, text=body,
                       flagged=result.flag, confirm=not carrier_confirmed, provider=provider,
                       sender=dialed or None)

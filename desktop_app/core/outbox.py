@@ -54,7 +54,7 @@ class JobHandler(Protocol):
     def failed(self, job: SendJob, error: ProviderError, final: bool, retry_in: float | None) -> None: ...
 
     def interrupted(self, job: SendJob, error: ProviderError) -> None:
-        """The app stopped while waiting to retry; nothing went out, so queue it for the next start."""
+        """Requeue a job for the next start: the app stopped while waiting to retry, and nothing went out."""
 
     def reconcile(self, job: SendJob, since_wall) -> str | None:
         """After an ambiguous failure: the provider id if the message did go out, else None.

@@ -54,7 +54,7 @@ def state_of(e164: str) -> str | None:
 
 
 def borrower_zones(e164: str, fallback_zone: str, override: str | None = None) -> tuple[ZoneInfo, ...]:
-    """The zones a borrower may be in: a stored override, the area code's zones, else the office's."""
+    """Return the zones a borrower may be in: a stored override, the area code's zones, else the office's."""
     if override:
         return (ZoneInfo(override),)
     names = phones.time_zones(e164)
@@ -102,7 +102,7 @@ class QuietHours:
         return True
 
     def next_allowed(self, when: datetime, e164: str, zone_override: str | None = None) -> datetime:
-        """The earliest instant at or after `when` that is inside the window in every zone."""
+        """Return the earliest instant at or after `when` that is inside the window in every zone."""
         start, end = self.window_for(e164)
         zones = borrower_zones(e164, self.fallback_zone, zone_override)
         candidate = when
@@ -132,18 +132,21 @@ class QuietHours:
 
 
 def _local_instant(day: date, at: time, zone: ZoneInfo) -> datetime:
-    """The UTC instant of a local wall time. A time skipped by DST moves forward by the gap;
-    a repeated time takes its first occurrence, so it maps to one instant and runs once."""
+    """Return the UTC instant of a local wall time.
+
+    A time skipped by DST moves forward by the gap. A repeated time takes its first
+    occurrence, so it maps to one instant and runs once.
+    """
     # fold=0 reads a skipped wall time (spring forward) with the old offset, which lands
     # after the gap: 02:30 becomes 03:30 the new way.
     return datetime.combine(day, at).replace(tzinfo=zone, fold=0).astimezone(timezone.utc)
 
 
 def add_offset(start: datetime, minutes: int, zone: ZoneInfo) -> datetime:
-    """Due time for a step `minutes` after `start`.
+    """Return the due time of a step `minutes` after `start`.
 
-    Whole days are calendar days at the same local wall time in `zone` (a day-later text
-    keeps its hour across a DST change); other offsets are exact durations.
+    Whole days are calendar days at the same local wall time in `zone`, so a day-later text
+    keeps its hour across a DST change. Other offsets are exact durations.
     """
     if minutes >= 1440 and minutes % 1440 == 0:
         local = start.astimezone(zone)
@@ -154,7 +157,7 @@ def add_offset(start: datetime, minutes: int, zone: ZoneInfo) -> datetime:
 
 
 def next_opening(when: datetime, hours: dict, zone_name: str) -> tuple[bool, datetime | None]:
-    """Whether the office is open at `when`, and when it opens next (None if never)."""
+    """Return whether the office is open at `when`, and when it opens next (None if never)."""
     zone = ZoneInfo(zone_name)
     local = when.astimezone(zone)
     days = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

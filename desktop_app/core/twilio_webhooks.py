@@ -84,7 +84,7 @@ def _reject(request: Request, status: int, reason: str) -> Response:
 
 
 def signing_url(ctx, request: Request) -> str:
-    """The URL Twilio signed: the public base URL plus the path and query as received."""
+    """Return the URL Twilio signed: the public base URL plus the path and query as received."""
     raw_path = request.scope.get("raw_path") or request.url.path.encode()
     path = raw_path.decode("latin-1")
     query = request.scope.get("query_string", b"").decode("latin-1")
@@ -454,7 +454,7 @@ MESSAGE_STATUS = register_endpoint(Endpoint(
 
 
 async def handle(ctx, request: Request, endpoint: Endpoint) -> Response:
-    """Check, store and answer one Twilio webhook request."""
+    """Check, store and respond to one Twilio webhook request."""
     parsed_request = await read_request(ctx, request)
     if isinstance(parsed_request, Response):
         return parsed_request

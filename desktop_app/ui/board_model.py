@@ -1,7 +1,7 @@
 """The live board's table model: filtering, search and sorting done inside, on plain tuples.
 
-A QSortFilterProxyModel asks Python for every row and every comparison, which takes
-seconds at 100,000 rows; list comprehensions and key sorts over the row tuples take tens of
+A QSortFilterProxyModel calls into Python for every row and every comparison, which takes
+seconds at 100,000 rows. List comprehensions and key sorts over the row tuples take tens of
 milliseconds. Live updates change single rows in place (dataChanged, or a one-row insert or
 remove); only a new filter, search or sort order resets the model.
 """
@@ -313,7 +313,7 @@ class BoardModel(QAbstractTableModel):
         return self._rows[self._internal(qt_row)]
 
     def position_of(self, call_id: int) -> int | None:
-        """The Qt row showing this call, or None when it is filtered out."""
+        """Return the Qt row showing this call, or None when it is filtered out."""
         row = self._all.get(call_id)
         position = self._find(row) if row is not None else None
         return self._qt_row(position) if position is not None else None
