@@ -155,9 +155,11 @@ def test_settings_import_then_export_round_trip(tmp_path, data_dir):
     ('[[loan_officers]]\nname = "Al"\nphone = "555"\n', "loan_officers[0].phone:"),
     ('[templates.first_text]\nbody = "Hi {frist_name}"\n', "unknown placeholder {frist_name}"),
     ('[brokerage]\ntime_zone = "Mars/Base"\n', "is not an IANA time zone"),
-    ('[sequence.steps]\ninquiry = [{name = "x", channel = "sms", template = "email_4h", offset_minutes = 5}]\n',
+    ('[sequence.steps]\nhot = []\naccidental = []\n'
+     'inquiry = [{name = "x", channel = "sms", template = "email_4h", offset_minutes = 5}]\n',
      "is a email template"),
     ("not toml = = =", "not valid TOML"),
+    ('[sequence.steps]\ninquiry = []\n', "missing accidental, hot"),
 ])
 def test_settings_import_rejects_bad_files(tmp_path, data_dir, snippet, message):
     path = tmp_path / "bad.toml"

@@ -146,6 +146,10 @@ DEFAULT_SEQUENCES = {
 def _check_sequences(key: str, value: Any) -> None:
     if not isinstance(value, dict):
         raise SettingError(f"{key}: expected a table with accidental, inquiry and hot")
+    missing = [intent for intent in models.INTENTS if intent not in value]
+    if missing:
+        raise SettingError(f"{key}: missing {', '.join(missing)}; list the steps of all three "
+                           "intents (an empty list means no follow-up for that intent)")
     for intent, steps in value.items():
         if intent not in models.INTENTS:
             raise SettingError(f"{key}: {intent!r} is not an intent; use accidental, inquiry or hot")
