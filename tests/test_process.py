@@ -149,3 +149,30 @@ def test_sigkill_mid_send_loses_nothing_and_sends_nothing_twice(tmp_path, twilio
     exported = json.loads(run_cli("export", "--data-dir", str(tmp_path), env=env).stdout)
     statuses = {s["name"]: s["status"] for s in exported[0]["steps"]}
     assert statuses == {"first_text": "sent", "sms_24h": "needs_review", "nurture_3d": "sent"}
+
+
+def test_window_app_quits_cleanly_on_sigterm(tmp_path):
+    env = clean_env()
+    env.setdefault("QT_QPA_PLATFORM", "offscreen" if not os.environ.get("DISPLAY") else "xcb")
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "desktop_app", "--no-tunnel", "--port", str(port),
+         "--data-dir", str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            assert process.poll() is None, process.stderr.read()
+            time.sleep(0.05)
+    children = subprocess.run(["pgrep", "-P", str(process.pid)], capture_output=True, text=True)
+    process.send_signal(signal.SIGTERM)
+    _out, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err
+    assert "Listener stopped" in err
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", port))
+    for pid in children.stdout.split():
+        assert not os.path.exists(f"/proc/{pid}"), f"child process {pid} outlived the app"

@@ -46,6 +46,7 @@ def run_window(options: AppOptions) -> int:
     from desktop_app.ui.main_window import MainWindow  # noqa: PLC0415
 
     qt_app = ensure_application()
+    install_signal_handlers(qt_app)
     try:
         desk = DeskApp(options)
         desk.start()
@@ -64,7 +65,6 @@ def run_window(options: AppOptions) -> int:
         desk.stop()
 
     qt_app.aboutToQuit.connect(shutdown)
-    install_signal_handlers(qt_app)
     return qt_app.exec()
 
 
@@ -73,7 +73,8 @@ def install_signal_handlers(qt_app: QApplication) -> None:
     so a timer wakes the interpreter regularly while Qt's loop runs."""
     def request_quit(signum, _frame):
         log.info("Received %s, quitting", signal.Signals(signum).name)
-        qt_app.quit()
+        # Queued, so a signal that arrives before the event loop starts still ends it.
+        QTimer.singleShot(0, qt_app.quit)
 
     signal.signal(signal.SIGINT, request_quit)
     signal.signal(signal.SIGTERM, request_quit)
