@@ -112,3 +112,28 @@ def test_retries_stop_after_the_limit(data_dir, twilio_api):
     finally:
         ingest.ENDPOINTS[("twilio", "call-status")] = original
         app.stop()
+
+
+def test_alarm_keeps_one_job_at_the_earliest_time():
+    import threading
+    from datetime import timedelta
+
+    from desktop_app.core.clock import SystemClock
+    from desktop_app.core.scheduler import Alarm
+    from tests.helpers import wait_until
+
+    fired = threading.Event()
+    alarm = Alarm(fired.set, SystemClock())
+    alarm.start()
+    try:
+        now = datetime.now(timezone.utc)
+        for seconds in (30, 10, 20, 10):
+            alarm.wake_at(now + timedelta(seconds=seconds))
+        assert len(alarm.jobs()) == 2  # 30 s, then the earlier 10 s; 20 s and 10 s again add none
+        assert alarm.next_wake == now + timedelta(seconds=10)
+        alarm.wake_at(now + timedelta(milliseconds=50))
+        assert fired.wait(5)
+        assert alarm.next_wake is None
+        wait_until(lambda: len(alarm.jobs()) == 2)  # the fired job is gone
+    finally:
+        alarm.stop()

@@ -408,3 +408,20 @@ def test_export_shows_status_and_reason(desk):
     assert steps["voicemail_drop"]["status"] == "skipped"
     assert "consent" in steps["voicemail_drop"]["detail"]
     assert steps["sms_24h"]["status"] == "scheduled"
+
+
+def test_after_hours_call_gets_the_after_hours_text(data_dir, twilio_api):
+    # Saturday 7 March 2026, 11:00 in New York: the default hours are Monday to Friday.
+    d = Desk(data_dir, twilio_api, datetime(2026, 3, 7, 16, 0, tzinfo=UTC))
+    try:
+        d.miss()
+        [text] = d.texts_to()
+        assert "Our office is closed right now and opens Monday at 8:30 AM" in text
+    finally:
+        d.stop()
+
+
+def test_office_hours_call_gets_the_first_text(desk):
+    desk.miss()  # Tuesday 10:00 in New York
+    [text] = desk.texts_to()
+    assert "you just called Harbor Point Mortgage" in text

@@ -28,7 +28,7 @@ def test_voice_dials_the_lo_with_timeout_and_action(app, client):
     response = client.post("/twilio/voice", voice_params(call_sid(), CALLER))
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/xml")
-    assert f"<Number>{LO_PHONE}</Number>" in response.text
+    assert f">{LO_PHONE}</Number>" in response.text
     assert 'timeout="20"' in response.text
     assert 'action="dial-action"' in response.text
 
@@ -166,10 +166,54 @@ def test_final_status_before_dial_result_still_texts(app, client, twilio_api):
     assert call.intent == "hot"
 
 
+def screen_params(parent: str, digits: str | None = None) -> dict:
+    params = voice_params(call_sid(), SALES_LINE, LO_PHONE, ParentCallSid=parent,
+                          Direction="outbound-dial", CallStatus="in-progress")
+    if digits is not None:
+        params["Digits"] = digits
+    return params
+
+
+def test_lo_is_asked_to_press_1(app, client):
+    add_team(app.ctx)
+    sid = call_sid()
+    voice = client.post("/twilio/voice", voice_params(sid, CALLER))
+    assert 'url="screen"' in voice.text
+    prompt = client.post("/twilio/screen", screen_params(sid))
+    assert "<Gather" in prompt.text
+    assert 'action="screen-result"' in prompt.text
+    assert "Press 1" in prompt.text
+    assert "(212) 555-0143" in prompt.text
+
+
+def test_lo_voicemail_answering_counts_as_missed(app, client, twilio_api):
+    add_team(app.ctx)
+    sid = call_sid()
+    client.post("/twilio/voice", voice_params(sid, CALLER))
+    client.post("/twilio/screen", screen_params(sid))  # the voicemail greeting presses nothing
+    client.post("/twilio/dial-action", dial_params(sid, CALLER, status="completed"))
+    client.post("/twilio/call-status", status_params(sid, CALLER, duration=40))
+    twilio_api.wait_for_messages(1)
+    with app.ctx.db.read() as session:
+        call = session.exec(select(models.Call)).one()
+    assert call.outcome == "missed"
+    assert "without pressing 1" in call.detail
+
+
+def test_wrong_key_does_not_connect(app, client):
+    add_team(app.ctx)
+    sid = call_sid()
+    client.post("/twilio/voice", voice_params(sid, CALLER))
+    response = client.post("/twilio/screen-result", screen_params(sid, digits="9"))
+    assert "<Hangup" in response.text
+
+
 def test_answered_dial_is_not_a_miss(app, client, twilio_api):
     add_team(app.ctx)
     sid = call_sid()
     client.post("/twilio/voice", voice_params(sid, CALLER))
+    accepted = client.post("/twilio/screen-result", screen_params(sid, digits="1"))
+    assert "<Hangup" not in accepted.text
     response = client.post("/twilio/dial-action", dial_params(sid, CALLER, status="completed"))
     assert "<Hangup" in response.text
     client.post("/twilio/call-status", status_params(sid, CALLER, duration=300))
@@ -289,6 +333,24 @@ def test_lost_answer_is_reconciled_not_resent(app, client, twilio_api):
     first = steps_for(app.ctx, contact_by_phone(app.ctx, CALLER).id)[0]
     assert first.status == "sent"
     assert first.provider_id == twilio_api.sent()[0]["sid"]
+
+
+@pytest.mark.parametrize("caller, reason", [
+    ("+18005550143", "toll-free"),
+    ("+442079460958", "GB numbers are turned off"),
+    ("+18095550143", "DO numbers are turned off"),
+])
+def test_foreign_and_toll_free_callers_get_a_task_not_a_text(app, client, twilio_api, caller, reason):
+    client.post("/twilio/call-status", status_params(call_sid(), caller, GENERAL_LINE,
+                                                     status="no-answer", duration=12))
+    app.outbox.wait_idle()
+    assert twilio_api.message_requests() == []
+    contact = contact_by_phone(app.ctx, caller)
+    first = [s for s in steps_for(app.ctx, contact.id) if s.name == "first_text"][0]
+    assert first.status == "skipped"
+    assert reason in first.detail
+    with app.ctx.db.read() as session:
+        assert len(session.exec(select(models.Task)).all()) == 1
 
 
 def test_export_has_the_documented_keys(app, client, twilio_api):

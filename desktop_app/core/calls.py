@@ -73,6 +73,11 @@ def on_dial_result(uow, ctx, call: models.Call, dial_status: str, now: datetime)
     dial_status = dial_status.strip().lower()
     if call.outcome != "pending":
         return
+    if dial_status in ANSWERED_DIAL_STATUSES and call.screened and not call.lo_accepted:
+        # Something answered the LO's phone without pressing 1: its voicemail, or the LO
+        # declined. Either way the borrower did not reach anyone.
+        call.detail = "the LO's phone answered without pressing 1 (voicemail or declined)"
+        dial_status = "no-answer"
     call.dial_status = dial_status
     call.dial_action_at = call.dial_action_at or now
     call.updated_at = now

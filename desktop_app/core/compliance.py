@@ -29,12 +29,19 @@ _WEAK_WORDS = frozenset({"CANCEL", "END", "QUIT"})
 _MESSAGING_WORDS = frozenset({"TEXT", "TEXTS", "TEXTING", "MESSAGE", "MESSAGES", "MESSAGING",
                               "SMS", "CONTACT", "CONTACTING", "CALLING", "CALLS", "EMAIL",
                               "EMAILS", "SUBSCRIPTION", "LIST", "THIS", "THESE", "IT"})
-_NEGATIONS = frozenset({"DONT", "DON'T", "NOT", "NEVER", "DO NOT", "NO", "CANT", "CAN'T",
+# "NO" is left out: "No, stop texting me" and "No. Stop." are opt-outs, not negations.
+_NEGATIONS = frozenset({"DONT", "DON'T", "NOT", "NEVER", "DO NOT", "CANT", "CAN'T",
                         "WONT", "WON'T", "DIDNT", "DIDN'T", "SHOULDNT", "SHOULDN'T"})
+# Words that may stand beside a weak keyword in a short message that is still an opt-out
+# ("cancel please", "quit it"); any other word ("cancel my appointment") makes it a reply.
+_FILLER_WORDS = frozenset({"PLEASE", "PLS", "PLZ", "NOW", "IT", "THIS", "THAT", "ALL", "ME",
+                           "THANKS", "THANK", "YOU", "OK", "OKAY", "NO", "JUST"})
 _OPT_OUT_PHRASES = (
     "REMOVE ME", "TAKE ME OFF", "DO NOT TEXT", "DONT TEXT", "DO NOT CONTACT", "DONT CONTACT",
     "DO NOT MESSAGE", "DONT MESSAGE", "NO MORE TEXTS", "NO MORE MESSAGES", "LEAVE ME ALONE",
     "STOP TEXTING", "STOP MESSAGING", "STOP CONTACTING", "WRONG NUMBER",
+    "NEVER TEXT", "NEVER CONTACT", "NEVER MESSAGE", "NEVER CALL", "NOT INTERESTED IN TEXTS",
+    "DONT WANT TEXTS", "DONT WANT THESE", "DO NOT WANT TEXTS",
 )
 
 
@@ -62,6 +69,18 @@ def _words(text: str) -> list[str]:
     return re.findall(r"[A-Z0-9']+", text)
 
 
+# Whole-message stop words in Spanish and French: not carrier keywords, so they opt out
+# and go to a person to read.
+_OTHER_LANGUAGE_STOPS = frozenset({"ALTO", "PARAR", "PARE", "BASTA", "CANCELAR", "DETENER",
+                                   "ARRET", "ARRETER"})
+_STOP_SYMBOLS = ("\U0001F6D1", "\u270B", "\U0001F6AB", "\u26D4")  # stop sign, raised hand, no entry
+
+
+def _strip_accents(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
 def keyword_of(body: str) -> str | None:
     """Return the keyword a whole message amounts to, ignoring case, spaces and punctuation.
 
@@ -71,6 +90,8 @@ def keyword_of(body: str) -> str | None:
     if not words:
         return None
     joined = "".join(words)
+    if len(words) > 1 and all(len(w) == 1 for w in words):  # "S T O P"
+        words = [joined]
     if joined == "OPTOUT" or joined == "STOPALL":
         return joined
     candidates = set(words)
@@ -115,6 +136,15 @@ def classify_inbound(body: str, opt_out_type: str | None = None) -> Classificati
     if keyword in HELP_WORDS:
         return Classification("help", keyword=keyword, reason=f"help keyword {keyword}")
 
+    stripped = _strip_accents(_normalize(body))
+    bare = [w.replace("'", "") for w in _words(stripped)]
+    if len(bare) == 1 and bare[0] in _OTHER_LANGUAGE_STOPS:
+        return Classification("opt_out", flag=True,
+                              reason=f"message is the stop word {bare[0]} in another language")
+    if not bare and any(symbol in (body or "") for symbol in _STOP_SYMBOLS):
+        return Classification("reply", flag=True,
+                              reason="message is only a stop symbol; check whether it asks to stop")
+
     text = _normalize(body)
     words = _words(text)
     plain = [w.replace("'", "") for w in words]
@@ -135,7 +165,8 @@ def classify_inbound(body: str, opt_out_type: str | None = None) -> Classificati
             return Classification("opt_out", flag=True,
                                    reason=f"message contains the opt-out word {word}")
         nearby = set(plain[max(0, i - 3): i + 4])
-        if nearby & _MESSAGING_WORDS or len(plain) <= 3:
+        others = set(plain) - {word}
+        if nearby & _MESSAGING_WORDS or (len(plain) <= 3 and others <= _FILLER_WORDS):
             return Classification("opt_out", flag=True,
                                   reason=f"message asks to {word.lower()} messages")
         return Classification("reply", flag=True,

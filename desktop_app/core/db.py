@@ -35,6 +35,8 @@ def _add_column(conn, table: str, column: str, ddl: str) -> None:
 
 def _to_2(conn) -> None:
     _add_column(conn, "inbound_event", "attempts", "INTEGER NOT NULL DEFAULT 0")
+    _add_column(conn, "call", "screened", "BOOLEAN NOT NULL DEFAULT 0")
+    _add_column(conn, "call", "lo_accepted", "BOOLEAN NOT NULL DEFAULT 0")
     conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_step_call_id ON step (call_id)")
     conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_call_started_at ON call (started_at)")
     conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_step_first_text ON step "

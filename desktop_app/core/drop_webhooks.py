@@ -147,7 +147,10 @@ class DropHooks:
         text = raw.decode("utf-8", "replace")
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         try:
-            event = json.loads(text)
+            try:
+                event = json.loads(text)
+            except RecursionError:
+                raise ValueError("the JSON body is nested too deeply") from None
             if not isinstance(event, dict):
                 raise ValueError("the body is not a JSON object")
             event_id = str(event.get("event_id") or "").strip()
@@ -191,7 +194,10 @@ class DropHooks:
         text = raw.decode("utf-8", "replace")
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         try:
-            body = json.loads(text)
+            try:
+                body = json.loads(text)
+            except RecursionError:
+                raise ValueError("the JSON body is nested too deeply") from None
             if not isinstance(body, dict):
                 raise ValueError("the body is not a JSON object")
             foreign_id = str(body.get("foreign_id") or "").strip()

@@ -186,7 +186,10 @@ def _start_drop(uow, job, provider: str, phone: str, now: datetime) -> int:
                              phone=phone, foreign_id=job.extra["drop_foreign_id"],
                              idempotency_key=job.extra.get("idempotency_key", ""),
                              created_at=now, updated_at=now)
-    drop.status = "sending"
+    if drop.status not in FINAL:
+        # A retry of the same job: a result that already came for it (the provider
+        # recognised the Idempotency-Key) must survive the new attempt.
+        drop.status = "sending"
     drop.updated_at = now
     uow.add(drop)
     uow.flush()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+import re
 from pathlib import Path
 
 from desktop_app.core.phones import mask_in_text
@@ -11,17 +12,21 @@ from desktop_app.core.phones import mask_in_text
 FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\u2028\u2029]")
+
+
 class MaskingFilter(logging.Filter):
-    """Masks anything that looks like a phone number, wherever a caller forgot to."""
+    """Masks anything that looks like a phone number, wherever a caller forgot to, and escapes
+    control characters so text from a request cannot start a forged log line."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
             message = record.getMessage()
         except Exception:  # a bad format string: let logging report it as usual
             return True
-        masked = mask_in_text(message)
-        if masked != message:
-            record.msg = masked
+        cleaned = _CONTROL.sub(lambda m: repr(m.group())[1:-1], mask_in_text(message))
+        if cleaned != message:
+            record.msg = cleaned
             record.args = ()
         return True
 

@@ -142,6 +142,8 @@ class Call(SQLModel, table=True):
     call_status: Optional[str] = None
     dial_status: Optional[str] = None
     dial_action_at: Optional[datetime] = _dt(default=None)
+    screened: bool = False  # the LO was asked to press 1 before the call connected
+    lo_accepted: bool = False  # the LO pressed 1 (a voicemail greeting cannot)
     outcome: str = "pending"  # pending, missed, answered, ignored
     intent: Optional[str] = None
     lead_source: Optional[str] = None

@@ -153,3 +153,33 @@ _PHONE_IN_TEXT = re.compile(
 def mask_in_text(text: str) -> str:
     """Mask every phone-number-like run in free text (for log lines)."""
     return _PHONE_IN_TEXT.sub(lambda m: mask(m.group(0)), text)
+
+
+_NOT_TEXTABLE_TYPES = {
+    PhoneNumberType.TOLL_FREE: "a toll-free number",
+    PhoneNumberType.PREMIUM_RATE: "a premium-rate number",
+    PhoneNumberType.SHARED_COST: "a shared-cost number",
+    PhoneNumberType.UAN: "a universal access number",
+    PhoneNumberType.PAGER: "a pager number",
+    PhoneNumberType.VOICEMAIL: "a voicemail access number",
+}
+
+
+def text_block_reason(e164: str, allowed_regions: list[str] | tuple[str, ...]) -> str | None:
+    """Why an automated text should not go to this number, or None.
+
+    Texts abroad and to toll-free or premium numbers are what SMS-pumping fraud exploits,
+    and such numbers rarely belong to a borrower.
+    """
+    try:
+        number = phonenumbers.parse(e164, None)
+    except NumberParseException:
+        return "the number cannot be parsed"
+    region = phonenumbers.region_code_for_number(number) or "unknown"
+    if allowed_regions and region not in allowed_regions:
+        return (f"texts to {region} numbers are turned off (setting sms.allowed_regions: "
+                f"{', '.join(allowed_regions)})")
+    kind = _NOT_TEXTABLE_TYPES.get(phonenumbers.number_type(number))
+    if kind:
+        return f"{kind} cannot receive automated texts"
+    return None

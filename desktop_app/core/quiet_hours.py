@@ -167,7 +167,11 @@ def next_opening(when: datetime, hours: dict, zone_name: str) -> tuple[bool, dat
         if not span:
             continue
         open_text, close_text = (part.strip() for part in span.split("-"))
-        opens, closes = _local_instant(day, _hhmm(open_text), zone), _local_instant(day, _hhmm(close_text), zone)
+        opens = _local_instant(day, _hhmm(open_text), zone)
+        if close_text == "24:00":
+            closes = _local_instant(day + timedelta(days=1), time(0, 0), zone)
+        else:
+            closes = _local_instant(day, _hhmm(close_text), zone)
         if offset == 0 and opens <= when < closes:
             return True, None
         if opens > when:

@@ -141,9 +141,12 @@ def _sequence(body: dict) -> int:
     if value is None:
         raise BadWebhook("missing required field: body.sequence")
     if isinstance(value, bool) or not (isinstance(value, int) or
-                                       (isinstance(value, str) and value.isdigit())):
+                                       (isinstance(value, str) and value.isascii() and value.isdigit())):
         raise BadWebhook(f"body.sequence {str(value)[:30]!r} is not a whole number")
-    return int(value)
+    number = int(value)
+    if not 0 <= number < 2 ** 63:  # SQLite stores 64-bit integers
+        raise BadWebhook(f"body.sequence {str(value)[:30]!r} is out of range")
+    return number
 
 
 def _event_time(body: dict) -> datetime:
@@ -186,6 +189,8 @@ def parse_notification(raw: str) -> Notification:
     except json.JSONDecodeError as exc:
         raise BadWebhook(f"invalid JSON body: {exc.msg} (line {exc.lineno}, column {exc.colno})") \
             from None
+    except RecursionError:
+        raise BadWebhook("invalid JSON body: nested too deeply") from None
     data = _object(data, "the request body")
     event = _string(data, "event", "")
     uuid = _string(data, "uuid", "", required=False)
@@ -411,7 +416,7 @@ _throttle = LogThrottle()
 
 
 def _reject(request: Request, status: int, reason: str) -> Response:
-    allowed, suppressed = _throttle.allow(f"{request.url.path}:{status}")
+    allowed, suppressed = _throttle.allow(f"{request.url.path[:64]}:{status}")
     if allowed:
         client = f"{request.client.host}:{request.client.port}" if request.client else "?"
         extra = f" ({suppressed} similar lines suppressed)" if suppressed else ""

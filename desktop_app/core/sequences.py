@@ -200,6 +200,9 @@ def check(session: Session, ctx, contact: models.Contact, step: models.Step, now
 
     settings = ctx.settings
     if step.channel == "sms":
+        unreachable = phones.text_block_reason(contact.phone, settings.get("sms.allowed_regions"))
+        if unreachable:
+            return Gate("skip", unreachable)
         if contact.sms_capable is False:
             return Gate("skip", "the number cannot receive texts (landline); the Call task is the follow-up")
         first_allowed = step.name == "first_text" and settings.get("consent.first_sms_without_consent")

@@ -21,6 +21,11 @@ log = logging.getLogger(__name__)
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
+# Webhook bodies are a few kilobytes; this cap only stops abuse.
+MAX_REQUEST_BYTES = 1024 * 1024
+BODY_TIMEOUT_SECONDS = 10.0
+# Connections served at once; more get 503 at once instead of piling up.
+MAX_CONNECTIONS = 1000
 
 # Extra routes registered by integrations: factory(context) -> list[Route].
 _EXTRA_ROUTES: list[Callable] = []
@@ -49,20 +54,63 @@ def create_app(ctx) -> Starlette:
     routes.extend(twilio_webhooks.routes(ctx))
     for factory in _EXTRA_ROUTES:
         routes.extend(factory(ctx))
-    return CountInFlight(Starlette(routes=routes), ctx.inflight)
+    return ListenerGuard(Starlette(routes=routes), ctx.inflight,
+                         body_timeout=getattr(ctx, "body_timeout", BODY_TIMEOUT_SECONDS))
 
 
-class CountInFlight:
-    """ASGI wrapper that counts requests until their answer's last byte is handed on."""
+class ListenerGuard:
+    """ASGI wrapper in front of every route: reads the request body itself, with a size cap
+    and a time limit, before the app sees the request.
 
-    def __init__(self, app, inflight):
+    A body over `max_body` gets 413 and one that does not finish within `body_timeout`
+    seconds gets 408, so neither can hold memory or a worker. A request counts as in flight
+    (which makes stored-event processing wait) only from its complete body until the last
+    byte of its response, so a client that never finishes its body delays nothing.
+    """
+
+    def __init__(self, app, inflight, max_body: int = MAX_REQUEST_BYTES,
+                 body_timeout: float = BODY_TIMEOUT_SECONDS):
         self.app = app
         self.inflight = inflight
+        self.max_body = max_body
+        self.body_timeout = body_timeout
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        for name, value in scope.get("headers", []):
+            if name == b"content-length":
+                if not value.isdigit() or int(value) > self.max_body:
+                    await _plain(send, 413, f"request body larger than {self.max_body} bytes")
+                    return
+        body = bytearray()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.body_timeout
+        while True:
+            try:
+                message = await asyncio.wait_for(receive(), timeout=max(0.0, deadline - loop.time()))
+            except asyncio.TimeoutError:
+                await _plain(send, 408, f"request body not received within {self.body_timeout:g} s")
+                return
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            if len(body) > self.max_body:
+                await _plain(send, 413, f"request body larger than {self.max_body} bytes")
+                return
+            if not message.get("more_body"):
+                break
+
+        replayed = False
+
+        async def replay():
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": bytes(body), "more_body": False}
+            return await receive()
+
         self.inflight.enter()
         done = False
 
@@ -74,10 +122,19 @@ class CountInFlight:
                 self.inflight.leave()
 
         try:
-            await self.app(scope, receive, counting_send)
+            await self.app(scope, replay, counting_send)
         finally:
             if not done:
                 self.inflight.leave()
+
+
+async def _plain(send, status: int, text: str) -> None:
+    body = (text + "\n").encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"text/plain; charset=utf-8"),
+                            (b"content-length", str(len(body)).encode()),
+                            (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": body})
 
 
 class Listener:
@@ -118,7 +175,7 @@ class Listener:
         logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
         config = uvicorn.Config(self.app, log_config=None, access_log=False, lifespan="off",
                                 server_header=False, date_header=False, timeout_graceful_shutdown=3,
-                                loop="asyncio", http="h11")
+                                loop="asyncio", http="h11", limit_concurrency=MAX_CONNECTIONS)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._serve, name="listener", daemon=True)
         self._thread.start()

@@ -46,11 +46,14 @@ def _check_hours_map(key: str, value: Any) -> None:
             raise SettingError(f"{key}: {day!r} is not a weekday; use one of {', '.join(WEEKDAYS)}")
         if span in ("", None):
             continue
-        parts = str(span).split("-")
+        parts = [part.strip() for part in str(span).split("-")]
         if len(parts) != 2:
             raise SettingError(f"{key}.{day}: {span!r} is not a range such as 08:30-17:30")
-        for part in parts:
-            _check_hhmm(f"{key}.{day}", part.strip())
+        _check_hhmm(f"{key}.{day}", parts[0])
+        if parts[1] != "24:00":  # 24:00 closes at midnight, for a day open to the end
+            _check_hhmm(f"{key}.{day}", parts[1])
+        if parts[1] != "24:00" and parts[1] <= parts[0]:
+            raise SettingError(f"{key}.{day}: {span!r} closes before it opens")
 
 
 def _check_state_windows(key: str, value: Any) -> None:
@@ -194,6 +197,9 @@ _DEFS = [
     SettingDef("voice.dial_timeout_seconds", int, 20,
                "How long the LO's phone rings before the call counts as unanswered.",
                minimum=5, maximum=120),
+    SettingDef("voice.screen_calls", bool, True,
+               "Ask the LO to press 1 before a forwarded call connects, so a cell phone's own "
+               "voicemail answering counts as a missed call instead of an answered one."),
     SettingDef("voice.after_no_answer", str, "voicemail",
                "What an unanswered caller hears: a voicemail prompt, or a hang-up.",
                choices=("voicemail", "hangup")),
@@ -220,6 +226,9 @@ _DEFS = [
                "Add the opt-out line to the first text a borrower gets."),
     SettingDef("sms.opt_out_line_text", str, "Reply STOP to opt out.",
                "The opt-out line appended to the first text."),
+    SettingDef("sms.allowed_regions", list, ["US", "CA", "PR"],
+               "Regions (ISO codes) whose numbers may get automated texts; others are skipped, "
+               "which also blocks SMS-pumping fraud through foreign numbers."),
     SettingDef("sms.send_confirmation", bool, True,
                "Send one confirmation text after an opt-out the carrier did not already confirm."),
     SettingDef("sequence.steps", dict, DEFAULT_SEQUENCES,

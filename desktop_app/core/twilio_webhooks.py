@@ -7,7 +7,7 @@ import json
 import logging
 import re
 from dataclasses import dataclass
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qs, parse_qsl
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -75,11 +75,14 @@ def _client_label(request: Request) -> str:
 
 
 def _reject(request: Request, status: int, reason: str) -> Response:
-    allowed, suppressed = _throttle.allow(f"{request.url.path}:{status}")
+    # Throttled per endpoint (the first two path segments), so varying the rest of the
+    # path cannot flood the log or grow the throttle's table.
+    route = "/".join(request.url.path.split("/")[:3])[:64]
+    allowed, suppressed = _throttle.allow(f"{route}:{status}")
     if allowed:
         extra = f" ({suppressed} similar lines suppressed)" if suppressed else ""
-        log.warning("Rejected %s %s from %s: HTTP %d, %s%s", request.method,
-                    request.url.path, _client_label(request), status, reason, extra)
+        log.warning("Rejected %s %r from %s: HTTP %d, %r%s", request.method,
+                    request.url.path[:200], _client_label(request), status, reason, extra)
     return Response(reason + "\n", status_code=status, media_type="text/plain")
 
 
@@ -124,38 +127,57 @@ async def read_request(ctx, request: Request) -> ParsedRequest | Response:
         return _reject(request, 403, "missing X-Twilio-Signature header")
     url = signing_url(ctx, request)
     algorithm = get_signature_algorithm(request.headers.get("x-twilio-webhooks-signature-settings"))
+    if algorithm.upper() not in SIGNATURE_ALGORITHMS:
+        return _reject(request, 403, f"unsupported signature algorithm {algorithm[:20]!r}")
     validator = RequestValidator(ctx.twilio_signing_key())
 
+    # The signature is checked before anything else is parsed, so unsigned input never
+    # reaches a parser; a request the library cannot even check is treated as unsigned.
     if request.method == "GET":
-        pairs = parse_qsl(request.scope.get("query_string", b"").decode("latin-1"),
-                          keep_blank_values=True)
-        valid = validator.validate(url, {}, signature, algorithm)
-        params = MultiParams(pairs)
+        signed_params: object = {}
     elif content_type == "application/json":
-        if "bodySHA256=" not in url:
+        if not _body_hash_in(url):
             return _reject(request, 400, "JSON body without a bodySHA256 query parameter")
-        valid = validator.validate(url, raw, signature, algorithm)
-        try:
-            data = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            return _reject(request, 400, f"invalid JSON body: {exc.msg}") if valid else \
-                _reject(request, 403, "invalid X-Twilio-Signature")
-        pairs = [(str(k), str(v)) for k, v in data.items()] if isinstance(data, dict) else []
-        params = MultiParams(pairs)
+        signed_params = raw
     elif content_type in ("application/x-www-form-urlencoded", ""):
         try:
-            pairs = parse_qsl(raw, keep_blank_values=True, strict_parsing=False,
-                              encoding="utf-8", errors="strict")
+            signed_params = MultiParams(parse_qsl(raw, keep_blank_values=True, strict_parsing=False,
+                                                  encoding="utf-8", errors="strict"))
         except (UnicodeDecodeError, ValueError) as exc:
             return _reject(request, 400, f"form body cannot be decoded: {exc}")
-        params = MultiParams(pairs)
-        valid = validator.validate(url, params, signature, algorithm)
     else:
         return _reject(request, 415, f"unsupported Content-Type {content_type!r}; "
                                      "Twilio sends application/x-www-form-urlencoded")
+    try:
+        valid = validator.validate(url, signed_params, signature, algorithm)
+    except (TypeError, ValueError, KeyError, IndexError):
+        valid = False
     if not valid:
         return _reject(request, 403, f"invalid X-Twilio-Signature for {url}")
+
+    if request.method == "GET":
+        params = MultiParams(parse_qsl(request.scope.get("query_string", b"").decode("latin-1"),
+                                       keep_blank_values=True))
+    elif content_type == "application/json":
+        try:
+            data = json.loads(raw)
+        except (json.JSONDecodeError, RecursionError) as exc:
+            reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
+            return _reject(request, 400, f"invalid JSON body: {reason}")
+        pairs = [(str(k), str(v)) for k, v in data.items()] if isinstance(data, dict) else []
+        params = MultiParams(pairs)
+    else:
+        params = signed_params
     return ParsedRequest(params=params, raw=raw, content_type=content_type)
+
+
+SIGNATURE_ALGORITHMS = {"HMAC_SHA1", "HMAC_SHA256"}
+
+
+def _body_hash_in(url: str) -> bool:
+    query = parse_qs(url.split("?", 1)[1]) if "?" in url else {}
+    values = query.get("bodySHA256", [])
+    return len(values) == 1 and bool(re.fullmatch(r"[0-9a-fA-F]{64}", values[0]))
 
 
 def _require(params: MultiParams, *names: str) -> dict[str, str]:
@@ -179,13 +201,26 @@ def _sid(params: MultiParams, *names: str) -> str:
     raise BadWebhook(f"missing required parameter: {names[0]}")
 
 
-def _duration(params: MultiParams, name: str) -> int | None:
+_ASCII_DIGITS = re.compile(r"[0-9]{1,9}")
+# Twilio ends a call after 24 hours; a longer duration is not real.
+MAX_CALL_SECONDS = 24 * 60 * 60
+
+
+def _count(params: MultiParams, name: str, maximum: int, unit: str) -> int | None:
+    """A whole number in ASCII digits, at most `maximum`; None when absent."""
     value = (params.get(name) or "").strip()
     if not value:
         return None
-    if not value.isdigit() or len(value) > 7:
-        raise BadWebhook(f"{name} {value[:20]!r} is not a whole number of seconds")
-    return int(value)
+    if not _ASCII_DIGITS.fullmatch(value):
+        raise BadWebhook(f"{name} {value[:20]!r} is not a whole number of {unit}")
+    number = int(value)
+    if number > maximum:
+        raise BadWebhook(f"{name} {number} is more than the maximum of {maximum} {unit}")
+    return number
+
+
+def _duration(params: MultiParams, name: str) -> int | None:
+    return _count(params, name, MAX_CALL_SECONDS, "seconds")
 
 
 def voicemail_twiml(ctx) -> VoiceResponse:
@@ -250,7 +285,14 @@ def apply_voice(uow, ctx, event: VoiceEvent, duplicate: bool) -> WebhookReply:
             response = VoiceResponse()
             dial = response.dial(timeout=ctx.settings.get("voice.dial_timeout_seconds"),
                                  action="dial-action", method="POST")
-            dial.number(lo.phone)
+            if ctx.settings.get("voice.screen_calls"):
+                # The LO hears a prompt and presses 1 before the caller is connected.
+                dial.number(lo.phone, url="screen", method="POST")
+                if not call.screened:
+                    call.screened = True
+                    uow.add(call)
+            else:
+                dial.number(lo.phone)
             return WebhookReply(200, str(response), TWIML,
                                 note=f"call {event.call_sid} from {phones.mask(call.caller)}: "
                                      f"ringing {call.lo_name}")
@@ -259,6 +301,46 @@ def apply_voice(uow, ctx, event: VoiceEvent, duplicate: bool) -> WebhookReply:
     return WebhookReply(200, str(voicemail_twiml(ctx)), TWIML,
                         note=f"call {event.call_sid} from {phones.mask(call.caller)}: no LO phone, "
                              "voicemail prompt")
+
+
+@dataclass(frozen=True)
+class ScreenEvent:
+    child_sid: str
+    parent_sid: str
+    digits: str
+
+
+def parse_screen(p: MultiParams) -> ScreenEvent:
+    child = _sid(p, "CallSid")
+    parent = _sid(p, "ParentCallSid")
+    return ScreenEvent(child, parent, (p.get("Digits") or "").strip()[:10])
+
+
+def apply_screen(uow, ctx, event: ScreenEvent, duplicate: bool) -> WebhookReply:
+    """The LO's phone answered the forwarded call: ask for a key press before connecting."""
+    call = calls.get_call(uow.session, "twilio", event.parent_sid)
+    who = phones.format_national(call.caller) if call is not None and call.caller else "a caller"
+    response = VoiceResponse()
+    gather = response.gather(num_digits=1, timeout=6, action="screen-result", method="POST")
+    gather.say(f"Missed-Call Desk. Call from {who}. Press 1 to take it.")
+    response.say("Not taken. The caller goes to voicemail.")
+    response.hangup()
+    return WebhookReply(200, str(response), TWIML, note=f"call {event.parent_sid}: screening the LO")
+
+
+def apply_screen_result(uow, ctx, event: ScreenEvent, duplicate: bool) -> WebhookReply:
+    """Connect the caller when the LO pressed 1; otherwise hang up the LO's leg."""
+    call = calls.get_call(uow.session, "twilio", event.parent_sid)
+    accepted = event.digits == "1"
+    if accepted and call is not None and not call.lo_accepted:
+        call.lo_accepted = True
+        call.updated_at = ctx.clock.now()
+        uow.add(call)
+    response = VoiceResponse()
+    if not accepted:
+        response.hangup()
+    return WebhookReply(200, str(response), TWIML,
+                        note=f"call {event.parent_sid}: LO {'took' if accepted else 'did not take'} the call")
 
 
 @dataclass(frozen=True)
@@ -381,7 +463,7 @@ class SmsEvent:
 def parse_sms(p: MultiParams) -> SmsEvent:
     sid = _sid(p, "MessageSid", "SmsMessageSid", "SmsSid")
     fields = _require(p, "From", "To")
-    num_media = _duration(p, "NumMedia") or 0
+    num_media = _count(p, "NumMedia", 10, "media files") or 0
     return SmsEvent(sid, fields["From"], fields["To"], p.get("Body") or "",
                     (p.get("OptOutType") or "").strip() or None, num_media)
 
@@ -438,6 +520,11 @@ VOICE = register_endpoint(Endpoint(
 DIAL_ACTION = register_endpoint(Endpoint(
     "twilio", "dial-action", parse_dial, lambda e: f"twilio:dial:{e.call_sid}:{e.status}",
     apply_dial, decode_form))
+SCREEN = register_endpoint(Endpoint(
+    "twilio", "screen", parse_screen, lambda e: None, apply_screen, decode_form))
+SCREEN_RESULT = register_endpoint(Endpoint(
+    "twilio", "screen-result", parse_screen, lambda e: f"twilio:screen:{e.child_sid}:{e.digits}",
+    apply_screen_result, decode_form))
 RECORDING = register_endpoint(Endpoint(
     "twilio", "recording", parse_recording, lambda e: f"twilio:recording:{e.key_id}:{e.kind}",
     apply_recording, decode_form, deferred=True, ack=WebhookReply(200, HANGUP_TWIML, TWIML)))
@@ -506,6 +593,8 @@ def routes(ctx) -> list:
     return [
         endpoint_route("/twilio/voice", VOICE),
         endpoint_route("/twilio/dial-action", DIAL_ACTION),
+        endpoint_route("/twilio/screen", SCREEN),
+        endpoint_route("/twilio/screen-result", SCREEN_RESULT),
         endpoint_route("/twilio/recording", RECORDING),
         endpoint_route("/twilio/call-status", CALL_STATUS),
         endpoint_route("/twilio/sms", SMS),
