@@ -17,6 +17,16 @@ from desktop_app.core import paths
 log = logging.getLogger("desktop_app")
 
 
+def port_number(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port number (0 to 65535)")
+    return port
+
+
 def _common(parser: argparse.ArgumentParser, *, with_port: bool = False) -> None:
     parser.add_argument("--data-dir", type=Path, default=argparse.SUPPRESS,
                         help="folder for the database, logs and recordings "
@@ -25,7 +35,7 @@ def _common(parser: argparse.ArgumentParser, *, with_port: bool = False) -> None
                         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                         help="how much to log to stderr (default: INFO)")
     if with_port:
-        parser.add_argument("--port", type=int, default=argparse.SUPPRESS,
+        parser.add_argument("--port", type=port_number, default=argparse.SUPPRESS,
                             help="port of the local webhook listener (default: 8765)")
 
 
@@ -292,10 +302,17 @@ def _export(args, data_dir: Path) -> int:
     return 0
 
 
+def _note_new_store(data_dir: Path) -> None:
+    if not (data_dir / "missed-call-desk.sqlite3").exists():
+        print(f"note: {data_dir} has no database yet, so a new one is created there; pass the "
+              "app's --data-dir if you meant an existing one", file=sys.stderr)
+
+
 def _settings(args, data_dir: Path) -> int:
     from desktop_app.core import config_file  # noqa: PLC0415
     from desktop_app.core.app import open_context  # noqa: PLC0415
 
+    _note_new_store(data_dir)
     ctx = open_context(data_dir)
     try:
         if args.settings_command == "export":
@@ -307,7 +324,8 @@ def _settings(args, data_dir: Path) -> int:
         except config_file.ConfigError as exc:
             print(f"error: {args.file}: {exc}", file=sys.stderr)
             return 2
-        print(f"Imported {args.file}: {summary}", file=sys.stderr)
+        print(f"Imported {args.file}: {summary}. A running app picks the changes up within "
+              "a few seconds.", file=sys.stderr)
         return 0
     finally:
         ctx.db.close()
@@ -317,6 +335,7 @@ def _dnc(args, data_dir: Path) -> int:
     from desktop_app.core import dnc  # noqa: PLC0415
     from desktop_app.core.app import open_context  # noqa: PLC0415
 
+    _note_new_store(data_dir)
     ctx = open_context(data_dir)
     try:
         try:

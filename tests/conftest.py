@@ -22,6 +22,10 @@ from desktop_app.core.outbox import RetryPolicy  # noqa: E402
 from tests.standins.twilio_api import ACCOUNT_SID, AUTH_TOKEN, TwilioStandIn, sign  # noqa: E402
 
 PUBLIC_URL = "https://desk.example.test"
+# Tests on the real clock must not depend on the hour they run at: the office is open all
+# day, so the first text is always the office-hours template (the after-hours one is
+# tested on a hand-moved clock).
+ALWAYS_OPEN = {day: "00:00-24:00" for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
 
 
 @pytest.fixture
@@ -77,24 +81,23 @@ class SignedClient:
 
 def make_app(data_dir: Path, environ: dict, *, clock=None, port: int = 0,
              start_scheduler: bool = False, retry: RetryPolicy | None = None,
-             send_interval: float = 0.0, busy_timeout_ms: int = 5000) -> DeskApp:
+             send_interval: float = 0.0, busy_timeout_ms: int = 5000,
+             open_all_day: bool | None = None) -> DeskApp:
+    """A DeskApp for tests. On the real clock the office is open all day (open_all_day
+    defaults to True then), so no test depends on the hour it runs at."""
     options = AppOptions(data_dir=data_dir, port=port, tunnel=False,
                          start_scheduler=start_scheduler, send_interval=send_interval,
                          retry=retry or RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.05),
                          busy_timeout_ms=busy_timeout_ms)
-    return DeskApp(options, clock=clock, environ=environ)
-
-
-# Tests on the real clock must not depend on the hour they run at: the office is open all
-# day, so the first text is always the office-hours template (the after-hours one is
-# tested on a hand-moved clock).
-ALWAYS_OPEN = {day: "00:00-24:00" for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+    desk = DeskApp(options, clock=clock, environ=environ)
+    if open_all_day if open_all_day is not None else clock is None:
+        desk.ctx.settings.set("brokerage.business_hours", ALWAYS_OPEN)
+    return desk
 
 
 @pytest.fixture
 def app(data_dir, twilio_api):
     desk = make_app(data_dir, twilio_env(twilio_api))
-    desk.ctx.settings.set("brokerage.business_hours", ALWAYS_OPEN)
     desk.start()
     twilio_api.callback_target = f"http://127.0.0.1:{desk.ctx.listen_port}/twilio/message-status"
     yield desk

@@ -160,7 +160,7 @@ def test_form_defaults_pass(ctx):
     ({"quiet_hours.start": "8am"}, "quiet_hours.start", "not a time of day"),
     ({"quiet_hours.start": "21:00", "quiet_hours.end": "08:00"}, "quiet_hours.start", "before the end"),
     ({"quiet_hours.state_windows": {"Florida": ["08:00", "20:00"]}}, "quiet_hours.state_windows",
-     "not a two-letter US state code"),
+     "is not a US state code"),
     ({"quiet_hours.state_windows": {"FL": ["20:00", "08:00"]}}, "quiet_hours.state_windows",
      "must start before it ends"),
     ({"caps.per_hour": 4, "caps.per_day": 3}, "caps.per_hour", "more than the 3 allowed"),

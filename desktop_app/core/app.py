@@ -89,6 +89,7 @@ class DeskApp:
         ctx.listen_port = self.listener.start()
         ctx.bus.publish(ServiceState("listener", "listening", f"127.0.0.1:{ctx.listen_port}"))
 
+        ctx.bus.subscribe(self._log_tunnel_state)
         if self.options.tunnel:
             log.debug("Start: opening the tunnel")
             self._start_tunnel()
@@ -107,6 +108,16 @@ class DeskApp:
             self._schedule_next()
         self.started = True
         log.info("Missed-Call Desk is running (data in %s)", ctx.data_dir)
+
+    def _log_tunnel_state(self, event: object) -> None:
+        if not isinstance(event, ServiceState) or event.service != "tunnel":
+            return
+        if event.state == "up":
+            log.info("Tunnel up: providers reach the app at %s", event.detail or self.ctx.public_url())
+        elif event.state in ("down", "reconnecting"):
+            log.warning("Tunnel %s: %s", event.state, event.detail or "no reason given")
+        elif event.state == "off" and event.detail:
+            log.info("Tunnel off: %s", event.detail)
 
     def _start_tunnel(self) -> None:
         try:

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import select
 
-from desktop_app.core import models, phones, sequences
+from desktop_app.core import compliance, models, phones, sequences
 from desktop_app.core.context import run_miss_hooks
 from desktop_app.core.events import CallChanged, ContactChanged, Notification, TaskChanged
 from desktop_app.core.messaging import find_contact, open_task
@@ -238,6 +238,9 @@ def decide_missed(uow, ctx, call: models.Call, seconds: int | None, now: datetim
     if contact is None:
         contact = models.Contact(phone=call.caller, phone_extension=call.caller_extension,
                                  lead_source=route_source, created_at=now, updated_at=now)
+        opt_out = compliance.opted_out(session, call.caller, "sms")
+        if opt_out is not None:  # the ledger outlives a deleted contact
+            contact.opted_out, contact.opted_out_at, contact.status = True, opt_out.at, "opted_out"
         uow.add(contact)
         uow.flush()
     else:
@@ -280,7 +283,10 @@ def decide_missed(uow, ctx, call: models.Call, seconds: int | None, now: datetim
     _upsert_task(uow, ctx, contact, call, intent, first_time, assignment, seconds, now)
 
     created = []
-    if contact.paused:
+    blocked = compliance.block_reason(session, contact, "sms")
+    if blocked:
+        add_event(uow, contact.id, "note", f"No follow-up planned: {blocked}", now, call_id=call.id)
+    elif contact.paused:
         add_event(uow, contact.id, "note", "Sequence not started: the contact is paused", now)
     elif running:
         add_event(uow, contact.id, "call",

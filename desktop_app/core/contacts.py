@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from sqlalchemy import delete, update
@@ -10,6 +11,10 @@ from sqlmodel import select
 from desktop_app.core import compliance, models, sequences
 from desktop_app.core.events import ContactChanged, TaskChanged
 from desktop_app.core.timeline import add_event
+
+
+# A practical check (local part, @, a domain with a dot), not the full RFC 5322 grammar.
+EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
 
 
 class ContactError(ValueError):
@@ -62,7 +67,11 @@ def set_do_not_contact(uow, contact_id: int, flag: bool, now: datetime, reason: 
     else:
         if contact.status == "do_not_contact":
             contact.status = "open"
-        add_event(uow, contact_id, "dnc", "Do-not-contact flag cleared", now)
+        if contact.halt_reason and "do-not-contact" in contact.halt_reason:
+            contact.halt_reason = None
+            contact.halted_at = None
+        add_event(uow, contact_id, "dnc", "Do-not-contact flag cleared; resume the contact to plan "
+                                          "the follow-up again", now)
     uow.add(contact)
     uow.emit(ContactChanged(contact_id))
 
@@ -101,7 +110,7 @@ def update_details(uow, contact_id: int, now: datetime, **fields) -> None:
             value = value.strip() or None
         if key == "loan_purpose" and value not in (None, "purchase", "refi"):
             raise ContactError("loan purpose must be purchase or refi")
-        if key == "email" and value and "@" not in value:
+        if key == "email" and value and not EMAIL.fullmatch(value):
             raise ContactError(f"{value!r} is not an email address")
         setattr(contact, key, value if key != "notes" else (value or ""))
     contact.updated_at = now

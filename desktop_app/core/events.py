@@ -49,6 +49,13 @@ class Notification:
 
 
 @dataclass(frozen=True)
+class SettingsChanged:
+    """Settings were saved; `keys` names them (templates as template.NAME)."""
+
+    keys: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class ServiceState:
     """State of a long-running part: the listener, the tunnel or a provider."""
 

@@ -155,7 +155,7 @@ def resume(uow, ctx, contact: models.Contact, now: datetime) -> list[models.Step
     contact.paused = False
     contact.halt_reason = None
     contact.halted_at = None
-    if contact.status in ("paused", "replied"):
+    if contact.status in ("paused", "replied", "contacted"):
         contact.status = "open"
     contact.updated_at = now
     uow.add(contact)
@@ -227,7 +227,8 @@ def check(session: Session, ctx, contact: models.Contact, step: models.Step, now
     late = now - step.due_at
     catch_up = timedelta(minutes=settings.get("sequence.catch_up_minutes"))
     if late > catch_up:
-        return Gate("skip", f"not sent: due {step.due_at:%Y-%m-%d %H:%M} UTC, "
+        office = ZoneInfo(settings.get("brokerage.time_zone"))
+        return Gate("skip", f"not sent: due {step.due_at.astimezone(office):%b %d %I:%M %p %Z}, "
                             f"{int(late.total_seconds() // 60)} min late (the app was not running); "
                             f"the catch-up window is {int(catch_up.total_seconds() // 60)} min")
     immediate_ok = step.immediate and settings.get("quiet_hours.first_reply_immediate") and not startup

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable
@@ -14,7 +15,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlmodel import select
 
 from desktop_app.core import models
+from desktop_app.core.events import SettingsChanged
 
+CACHE_SECONDS = 5.0
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
@@ -53,16 +56,19 @@ def _check_hours_map(key: str, value: Any) -> None:
         if parts[1] != "24:00":  # 24:00 closes at midnight, for a day open to the end
             _check_hhmm(f"{key}.{day}", parts[1])
         if parts[1] != "24:00" and parts[1] <= parts[0]:
-            raise SettingError(f"{key}.{day}: {span!r} closes before it opens")
+            raise SettingError(f"{key}.{day}: {span!r} must open before it closes")
 
 
 def _check_state_windows(key: str, value: Any) -> None:
     """Per-state quiet-hour windows: {"FL": ["08:00", "20:00"], ...}."""
     if not isinstance(value, dict):
         raise SettingError(f"{key}: expected a table of state = [\"HH:MM\", \"HH:MM\"]")
+    from desktop_app.core.quiet_hours import US_STATES  # noqa: PLC0415
+
+    codes = set(US_STATES.values())
     for state, window in value.items():
-        if not re.fullmatch(r"[A-Z]{2}", str(state)):
-            raise SettingError(f"{key}: {state!r} is not a two-letter US state code")
+        if str(state) not in codes:
+            raise SettingError(f"{key}: {state!r} is not a US state code such as FL or TX")
         if not isinstance(window, (list, tuple)) or len(window) != 2:
             raise SettingError(f"{key}.{state}: expected [start, end] such as [\"08:00\", \"20:00\"]")
         for part in window:
@@ -304,11 +310,17 @@ class Settings:
 
     def __post_init__(self) -> None:
         self._cache: dict[str, Any] | None = None
+        self._loaded_at = 0.0
         self._lock = threading.Lock()
 
     def _load(self) -> dict[str, Any]:
         with self._lock:
+            # Re-read now and then, so a `settings import` from the command line reaches a
+            # running app within seconds.
+            if self._cache is not None and time.monotonic() - self._loaded_at > CACHE_SECONDS:
+                self._cache = None
             if self._cache is None:
+                self._loaded_at = time.monotonic()
                 with self.db.read() as session:
                     rows = session.exec(select(models.Setting)).all()
                 self._cache = {}
@@ -360,6 +372,7 @@ class Settings:
 
         self.db.write(store)
         self.invalidate()
+        self.db.bus.publish(SettingsChanged(tuple(checked)))
 
     def reset(self, key: str) -> None:
         def delete(uow):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import string
 import threading
+import time
 import tomllib
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -35,6 +36,7 @@ PLACEHOLDER_HELP = {
     "rate_snapshot": "Rate snapshot paragraph from the settings (emails)",
 }
 _SETTING_PREFIX = "template."
+CACHE_SECONDS = 5.0
 
 
 class TemplateError(ValueError):
@@ -147,10 +149,12 @@ class TemplateStore:
         self.defaults = defaults or load_defaults()
         self._lock = threading.Lock()
         self._cache: dict[str, Template] | None = None
+        self._loaded_at = 0.0
 
     def _load(self) -> dict[str, Template]:
         with self._lock:
-            if self._cache is not None:
+            # Re-read now and then, so edits made by another process (settings import) show.
+            if self._cache is not None and time.monotonic() - self._loaded_at < CACHE_SECONDS:
                 return self._cache
         with self.db.read() as session:
             rows = session.exec(select(models.Setting).where(
@@ -172,6 +176,7 @@ class TemplateStore:
                 merged[name] = default
         with self._lock:
             self._cache = merged
+            self._loaded_at = time.monotonic()
         return merged
 
     def get(self, name: str) -> Template:

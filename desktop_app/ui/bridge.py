@@ -12,7 +12,7 @@ class CoreBridge(QObject):
 
     Signals: callChanged(int), contactChanged(int), stepChanged(int, int),
     messageChanged(int, int), taskChanged(int, int), notification(str, str, str, int),
-    serviceState(str, str, str). Contact id -1 means none.
+    serviceState(str, str, str), settingsChanged(list). Contact id -1 means none.
     """
 
     callChanged = Signal(int)
@@ -22,6 +22,7 @@ class CoreBridge(QObject):
     taskChanged = Signal(int, int)
     notification = Signal(str, str, str, int)
     serviceState = Signal(str, str, str)
+    settingsChanged = Signal(list)
 
     def __init__(self, bus: events.EventBus, parent: QObject | None = None):
         super().__init__(parent)
@@ -46,3 +47,5 @@ class CoreBridge(QObject):
             self.notification.emit(event.kind, event.title, event.text, event.contact_id or -1)
         elif isinstance(event, events.ServiceState):
             self.serviceState.emit(event.service, event.state, event.detail)
+        elif isinstance(event, events.SettingsChanged):
+            self.settingsChanged.emit(list(event.keys))

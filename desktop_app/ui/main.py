@@ -73,8 +73,9 @@ def install_signal_handlers(qt_app: QApplication) -> None:
     so a timer wakes the interpreter regularly while Qt's loop runs."""
     def request_quit(signum, _frame):
         log.info("Received %s, quitting", signal.Signals(signum).name)
-        # Queued, so a signal that arrives before the event loop starts still ends it.
-        QTimer.singleShot(0, qt_app.quit)
+        # Queued, so a signal that arrives before the event loop starts still ends it; exit()
+        # sends no close events, so no question about pending steps blocks a service stop.
+        QTimer.singleShot(0, lambda: qt_app.exit(0))
 
     signal.signal(signal.SIGINT, request_quit)
     signal.signal(signal.SIGTERM, request_quit)

@@ -75,6 +75,7 @@ class MainWindow(QMainWindow):
         self.bridge.stepChanged.connect(lambda _step, contact: self.model.contact_changed(contact))
         self.bridge.serviceState.connect(self._on_service_state)
         self.bridge.contactChanged.connect(self.contact_panel.contact_changed)
+        self.bridge.settingsChanged.connect(self._on_settings_changed)
         self.model.rowsInserted.connect(self._update_count)
         self.model.rowsRemoved.connect(self._update_count)
         self.model.modelReset.connect(self._update_count)
@@ -219,7 +220,7 @@ class MainWindow(QMainWindow):
         if self.tray is not None:
             self.tray.request_quit()
         else:
-            QApplication.instance().quit()
+            QApplication.instance().exit(0)
 
     def _open_dialog(self, attribute: str, factory) -> None:
         """Open a modeless editor, reusing it while it is still open."""
@@ -324,11 +325,15 @@ class MainWindow(QMainWindow):
                                                      "CSV (*.csv);;JSON (*.json)")
         if not path:
             return
+        as_json = path.lower().endswith(".json") or (selected.startswith("JSON")
+                                                     and not path.lower().endswith(".csv"))
+        if as_json and not path.lower().endswith(".json"):
+            path += ".json"
         ctx = self.desk.ctx
 
         def work():
             data = export.build(ctx)
-            text = export.to_json(data) if path.endswith(".json") else export.to_csv(data)
+            text = export.to_json(data) if as_json else export.to_csv(data)
             with open(path, "w", encoding="utf-8", newline="") as handle:
                 handle.write(text)
             return len(data)
@@ -398,6 +403,12 @@ class MainWindow(QMainWindow):
         self._update_count()
 
     def _on_service_state(self, service: str, state: str, detail: str) -> None:
+        self._refresh_status()
+
+    def _on_settings_changed(self, keys: list) -> None:
+        if "brokerage.time_zone" in keys:
+            self.model.set_time_zone(self.desk.ctx.settings.get("brokerage.time_zone"))
+            self.contact_panel.reload()
         self._refresh_status()
 
     def send_test_call(self, seconds: int = 12, dialed: str | None = None,

@@ -79,7 +79,8 @@ class Tray(QObject):
         self.window = window
         self.available = QSystemTrayIcon.isSystemTrayAvailable() if available is None else available
         self.ask = ask
-        self.quit_app = quit_app or QApplication.quit
+        # exit() ends the event loop without close events, which would only hide the window.
+        self.quit_app = quit_app or (lambda: QApplication.instance().exit(0))
         self.state = ""
         self.tooltip = ""
         # Every message shown, as (kind, title, text, contact id): the window's log and tests read it.

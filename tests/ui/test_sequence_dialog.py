@@ -140,7 +140,7 @@ def test_quiet_hours_states_and_caps_saved_together(qtbot, dialog, ctx):
     (lambda d: d.cap_day.setValue(60), "caps_error", "caps.per_day: 60 is above the maximum 50"),
     (lambda d: (d.cap_hour.setValue(5), d.cap_day.setValue(4)), "caps_error", "5 texts per hour is more"),
     (lambda d: (d.add_state(), d.state_model.setData(d.state_model.index(0, STATE_CODE), "Florida")),
-     "states_error", "'FLORIDA' is not a two-letter US state code"),
+     "states_error", "'FLORIDA' is not a US state code"),
     (lambda d: (d.add_state(), d.state_model.setData(d.state_model.index(0, STATE_CODE), "TX"),
                 d.state_model.setData(d.state_model.index(0, STATE_END), "7pm")),
      "states_error", "'7pm' is not a time of day"),
