@@ -157,8 +157,9 @@ class MainWindow(QMainWindow):
         self.listener_pill = StatusPill(parent=self)
         self.tunnel_pill = StatusPill(parent=self)
         self.mode_pill = StatusPill(parent=self)
+        self.setup_pill = StatusPill(parent=self)
         self.count_label = QLabel(self)
-        for widget in (self.listener_pill, self.tunnel_pill, self.mode_pill):
+        for widget in (self.setup_pill, self.listener_pill, self.tunnel_pill, self.mode_pill):
             bar.addPermanentWidget(widget)
         bar.addWidget(self.count_label)
 
@@ -395,6 +396,13 @@ class MainWindow(QMainWindow):
         else:
             reason = getattr(tunnel, "problem", None) or "not started"
             self.tunnel_pill.set_state("Tunnel off", "warn", reason)
+        if not ctx.settings.get("brokerage.name"):
+            self.setup_pill.set_state("Set your brokerage name", "warn",
+                                      "Texts say \u201cour office\u201d until the brokerage name is "
+                                      "set in Settings > Brokerage and credentials.")
+            self.setup_pill.show()
+        else:
+            self.setup_pill.hide()
         if ctx.sandbox("twilio"):
             self.mode_pill.set_state("Sandbox: texts are recorded, not sent", "warn",
                                      "No Twilio credentials are set. Add them in Settings.")
