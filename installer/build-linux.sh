@@ -15,25 +15,8 @@ PYTHON=${PYTHON:-python3}
 
 # binutils: PyInstaller reads library dependencies with objdump, and the spec strips debug
 # sections. The rest lets the self-check start Qt's xcb plugin on a virtual display.
-APT_PACKAGES=(
-  binutils xvfb xauth libxkbcommon0 libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4
-  libxcb-keysyms1 libxcb-shape0 libxcb-xinerama0 libxcb-randr0 libxcb-image0
-  libxcb-render-util0 libxcb-xkb1 libegl1 libgl1 libfontconfig1 libdbus-1-3 libglib2.0-0
-  libpulse0 libpulse-mainloop-glib0
-)
-if command -v dpkg-query >/dev/null; then
-  missing=()
-  for package in "${APT_PACKAGES[@]}"; do
-    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
-      || missing+=("$package")
-  done
-  if [ ${#missing[@]} -gt 0 ]; then
-    echo "Installing system packages: ${missing[*]}"
-    if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
-    $SUDO apt-get update -q
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
-  fi
-fi
+source installer/lib/debian-packages.sh
+install_missing_packages binutils xvfb xauth "${QT_PACKAGES[@]}"
 
 if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from desktop_app.core import models
+from desktop_app.core.demo import hour_weight
 
 # (lead source, share of callers, chance a texted caller replies)
 SOURCES = (
@@ -27,27 +28,6 @@ SOURCES = (
 REPLIES = ("Yes, call me after 4", "Thanks! What's your rate on a 30-year fixed?",
            "Can you call tomorrow morning?", "I was calling about pre-approval",
            "Sure, I'm free now", "Do you do FHA loans?")
-
-
-def _hour_weight(weekday: int, hour: int) -> float:
-    weight = 0.15 if hour < 7 or hour >= 22 else 1.0
-    if weekday < 5:
-        if 8 <= hour < 9:
-            weight = 4.0
-        elif 17 <= hour < 20:
-            weight = 3.2
-        elif 9 <= hour < 17:
-            weight = 1.6
-        if weekday == 0 and 8 <= hour < 12:
-            weight *= 2.2
-    elif weekday == 5:
-        if 12 <= hour < 17:
-            weight = 3.0
-        elif 9 <= hour < 20:
-            weight = 1.0
-    else:
-        weight = 0.8 if 10 <= hour < 18 else weight
-    return weight
 
 
 def _local_call_time(rng: random.Random, day_start: datetime, zone: ZoneInfo,
@@ -64,7 +44,7 @@ def fill(db, contacts: int, now: datetime, time_zone: str = "America/New_York",
     """Insert `contacts` callers with their calls and follow-up history; return row counts."""
     rng = random.Random(seed)
     zone = ZoneInfo(time_zone)
-    weights = [_hour_weight(day, hour) for day in range(7) for hour in range(24)]
+    weights = [hour_weight(day, hour) for day in range(7) for hour in range(24)]
     day_weights = [sum(weights[(now - timedelta(days=d)).astimezone(zone).weekday() * 24:][:24])
                    for d in range(days)]
     source_names = [s[0] for s in SOURCES]

@@ -62,7 +62,8 @@ class DemoSummary:
                 f"{self.messages:,} messages")
 
 
-def _hour_weight(weekday: int, hour: int) -> float:
+def hour_weight(weekday: int, hour: int) -> float:
+    """Relative number of missed calls in a local hour, by the playbook's busy times."""
     weight = 0.15 if hour < 7 or hour >= 22 else 1.0
     if weekday < 5:
         if 8 <= hour < 9:
@@ -158,7 +159,7 @@ class _Builder:
         self.now = now
         self.zone = zone
         self.lo_ids = lo_ids
-        self.weights = [_hour_weight(d, h) for d in range(7) for h in range(24)]
+        self.weights = [hour_weight(d, h) for d in range(7) for h in range(24)]
         self.thresholds = Thresholds()
         self.rows: dict[str, list[dict]] = {k: [] for k in (
             "contact", "call", "step", "message", "task", "timeline_event", "opt_out_entry")}

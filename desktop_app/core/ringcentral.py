@@ -48,13 +48,13 @@ from desktop_app.core.providers.base import SmsProvider
 from desktop_app.core.providers.ringcentral_sms import RingCentralClient, RingCentralSms
 from desktop_app.core.providers.sandbox import SandboxSms
 from desktop_app.core.ringcentral_subscription import SubscriptionKeeper
+from desktop_app.core.twilio_webhooks import read_text_body
 from desktop_app.core.server import register_routes
 
 log = logging.getLogger(__name__)
 
 PROVIDER = "ringcentral"
 WEBHOOK_PATH = "/ringcentral/webhook"
-MAX_BODY_BYTES = 64 * 1024
 # Extension- or account-level telephony-session events; RingCentral fills in the real ids.
 _TELEPHONY_EVENT = re.compile(r"^/restapi/v1\.0/account/[^/?]+(?:/extension/[^/?]+)?"
                               r"/telephony/sessions(?:\?.*)?$")
@@ -426,22 +426,7 @@ def _reject(request: Request, status: int, reason: str) -> Response:
 
 
 async def _read_body(request: Request) -> str | Response:
-    length = request.headers.get("content-length")
-    if length is not None:
-        if not length.isdigit():
-            return _reject(request, 400, "invalid Content-Length header")
-        if int(length) > MAX_BODY_BYTES:
-            return _reject(request, 413, f"body larger than {MAX_BODY_BYTES} bytes")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            return _reject(request, 413, f"body larger than {MAX_BODY_BYTES} bytes")
-        chunks.append(chunk)
-    try:
-        return b"".join(chunks).decode("utf-8")
-    except UnicodeDecodeError:
-        return _reject(request, 400, "body is not valid UTF-8")
+    return await read_text_body(request, _reject)
 
 
 class RingCentralWebhook:

@@ -101,25 +101,35 @@ def signing_url(ctx, request: Request) -> str:
     return f"{proto}://{host.split(',')[0].strip()}{tail}"
 
 
-async def read_request(ctx, request: Request) -> ParsedRequest | Response:
-    """Read, decode and authenticate a Twilio request, or return the error response."""
+async def read_text_body(request: Request, reject=None) -> str | Response:
+    """The request body as UTF-8 text, at most MAX_BODY_BYTES, or the error response.
+
+    `reject(request, status, reason)` builds the error (each provider logs its own way).
+    """
+    reject = reject or _reject
     length = request.headers.get("content-length")
     if length is not None:
         if not length.isdigit():
-            return _reject(request, 400, "invalid Content-Length header")
+            return reject(request, 400, "invalid Content-Length header")
         if int(length) > MAX_BODY_BYTES:
-            return _reject(request, 413, f"body larger than {MAX_BODY_BYTES} bytes")
+            return reject(request, 413, f"body larger than {MAX_BODY_BYTES} bytes")
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > MAX_BODY_BYTES:
-            return _reject(request, 413, f"body larger than {MAX_BODY_BYTES} bytes")
+            return reject(request, 413, f"body larger than {MAX_BODY_BYTES} bytes")
         chunks.append(chunk)
-    body_bytes = b"".join(chunks)
     try:
-        raw = body_bytes.decode("utf-8")
+        return b"".join(chunks).decode("utf-8")
     except UnicodeDecodeError:
-        return _reject(request, 400, "body is not valid UTF-8")
+        return reject(request, 400, "body is not valid UTF-8")
+
+
+async def read_request(ctx, request: Request) -> ParsedRequest | Response:
+    """Read, decode and authenticate a Twilio request, or return the error response."""
+    raw = await read_text_body(request)
+    if isinstance(raw, Response):
+        return raw
 
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     signature = request.headers.get("x-twilio-signature")
