@@ -19,9 +19,12 @@ class TestCallDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("Test call")
         layout = QVBoxLayout(self)
-        layout.addWidget(QLabel("Sends a signed missed call through the local listener, exactly "
-                                "as Twilio would. With no Twilio credentials the text is only "
-                                "recorded (sandbox).", self))
+        intro = QLabel("Sends a signed missed call through the local listener, exactly as "
+                       "Twilio would. With no Twilio credentials the text is only recorded "
+                       "(sandbox).", self)
+        intro.setWordWrap(True)
+        layout.addWidget(intro)
+        self.setMinimumWidth(460)
         form = QFormLayout()
         self.seconds_spin = QSpinBox(self)
         self.seconds_spin.setObjectName("seconds")

@@ -49,3 +49,16 @@ def board(out_dir: Path, app: QApplication) -> None:
     window.grab().save(str(out_dir / "contact.png"))
     window.close()
     desk.stop()
+
+
+def test_call_dialog(out_dir: Path, app: QApplication) -> None:
+    from desktop_app.ui.test_call_dialog import TestCallDialog
+
+    desk = _desk(20)
+    dialog = TestCallDialog(desk.ctx, seconds=27)
+    dialog.caller_edit.setText("(303) 555-0147")
+    dialog.show()
+    settle(app, 300)
+    dialog.grab().save(str(out_dir / "test-call.png"))
+    dialog.close()
+    desk.stop()

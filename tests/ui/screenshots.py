@@ -80,9 +80,10 @@ def main(argv: list[str]) -> int:
     which = argv[2:] or ["board", "recorder", "numbers", "tunnel", *EDITORS]
     app = ensure_application()
     if "board" in which:
-        from tests.ui.board_screenshot import board  # noqa: PLC0415
+        from tests.ui.board_screenshot import board, test_call_dialog  # noqa: PLC0415
 
         board(out_dir, app)
+        test_call_dialog(out_dir, app)
     if "recorder" in which:
         recorder(out_dir, app)
     if "numbers" in which:
