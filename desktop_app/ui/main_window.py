@@ -51,6 +51,8 @@ class MainWindow(QMainWindow):
         super().__init__(parent)
         self.desk = desk
         self.tray = None
+        # The Test call button repeats the last choice made in Tools > Test call.
+        self._last_test_call: tuple[int, str | None, str | None] = (12, None, None)
         ctx = desk.ctx
         self.setWindowTitle(APP_NAME)
         self.resize(1366, 768)
@@ -121,7 +123,7 @@ class MainWindow(QMainWindow):
         self.test_call_button.setObjectName("primary")
         self.test_call_button.setToolTip("Send a signed missed-call webhook through the local "
                                          "listener, exactly as Twilio would")
-        self.test_call_button.clicked.connect(lambda: self.send_test_call())
+        self.test_call_button.clicked.connect(lambda: self.send_test_call(*self._last_test_call))
         bar.addWidget(self.test_call_button)
         return bar
 
@@ -312,9 +314,13 @@ class MainWindow(QMainWindow):
     def open_test_call_dialog(self) -> None:
         from desktop_app.ui.test_call_dialog import TestCallDialog  # noqa: PLC0415
 
-        dialog = TestCallDialog(self.desk.ctx, self)
-        dialog.accepted.connect(lambda: self.send_test_call(dialog.seconds(), dialog.dialed(),
-                                                            dialog.caller()))
+        dialog = TestCallDialog(self.desk.ctx, self, seconds=self._last_test_call[0])
+
+        def send():
+            self._last_test_call = (dialog.seconds(), dialog.dialed(), dialog.caller())
+            self.send_test_call(*self._last_test_call)
+
+        dialog.accepted.connect(send)
         dialog.open()
 
     def export_contacts(self) -> None:
@@ -354,7 +360,7 @@ class MainWindow(QMainWindow):
         self.addAction(find)
         test = QAction("Test call", self)
         test.setShortcut(QKeySequence("Ctrl+T"))
-        test.triggered.connect(lambda: self.send_test_call())
+        test.triggered.connect(lambda: self.send_test_call(*self._last_test_call))
         self.addAction(test)
         close_contact = QAction("Close contact", self)
         close_contact.setShortcut(QKeySequence(Qt.Key.Key_Escape))
