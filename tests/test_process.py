@@ -176,3 +176,27 @@ def test_window_app_quits_cleanly_on_sigterm(tmp_path):
         sock.bind(("127.0.0.1", port))
     for pid in children.stdout.split():
         assert not os.path.exists(f"/proc/{pid}"), f"child process {pid} outlived the app"
+
+
+def test_stop_leaves_no_app_thread(tmp_path, twilio_api):
+    import threading
+
+    from tests.conftest import SignedClient, make_app, twilio_env
+    from tests.helpers import GENERAL_LINE, call_sid, status_params
+
+    before = {t.ident for t in threading.enumerate()}
+    desk = make_app(tmp_path, twilio_env(twilio_api), start_scheduler=True)
+    desk.start()
+    client = SignedClient(desk.ctx.listen_port, settle=desk.settle)
+    client.post("/twilio/call-status", status_params(call_sid(), "+12125550143", GENERAL_LINE,
+                                                     status="no-answer", duration=12))
+    desk.outbox.wait_idle()
+    client.close()
+    desk.stop()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        left = [t for t in threading.enumerate() if t.ident not in before and t.is_alive()]
+        if not left:
+            break
+        time.sleep(0.05)
+    assert [t.name for t in left] == []
