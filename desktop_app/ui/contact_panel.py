@@ -311,15 +311,27 @@ class ContactPanel(QWidget):
             f"<tr><td style='color:#5F6B76; white-space:nowrap; padding-right:8px'>{html.escape(when)}</td>"
             f"<td>{html.escape(summary)}</td></tr>" for when, summary in self.timeline_entries)
         self.timeline.setHtml(f"<table width='100%' cellspacing='0' cellpadding='3'>{rows}</table>")
+        # Steps a newer plan replaced (cancelled before a resume) go below the rest.
+        latest = max((st.created_at for st in detail.steps), default=None)
+        earlier = [st for st in detail.steps if st.created_at != latest and st.status == "cancelled"]
+        current = [st for st in detail.steps if st not in earlier]
         self.step_entries = [(board.STEP_WORDS.get(st.name, st.name), self._when(st.due_at),
-                              st.status, st.detail or "") for st in detail.steps]
-        rows = "".join(
-            f"<tr><td style='white-space:nowrap'><b>{html.escape(name)}</b><br>"
-            f"<span style='color:#5F6B76'>{html.escape(due)}</span></td>"
-            f"<td style='color:{STATUS_STYLE.get(status, '#333333')}; white-space:nowrap'>"
-            f"{html.escape(status.replace('_', ' '))}</td><td>{html.escape(reason)}</td></tr>"
-            for name, due, status, reason in self.step_entries)
-        self.steps.setHtml(f"<table width='100%' cellspacing='0' cellpadding='3'>{rows}</table>")
+                              st.status, st.detail or "") for st in current + earlier]
+
+        def rows(steps, muted: bool) -> str:
+            shade = " style='color:#8A949C'" if muted else ""
+            return "".join(
+                f"<tr{shade}><td style='white-space:nowrap'><b>{html.escape(board.STEP_WORDS.get(st.name, st.name))}</b><br>"
+                f"<span style='color:#5F6B76'>{html.escape(self._when(st.due_at))}</span></td>"
+                f"<td style='color:{STATUS_STYLE.get(st.status, '#333333')}; white-space:nowrap'>"
+                f"{html.escape(st.status.replace('_', ' '))}</td><td>{html.escape(st.detail or '')}</td></tr>"
+                for st in steps)
+
+        table = rows(current, False)
+        if earlier:
+            table += ("<tr><td colspan='3' style='padding-top:10px; color:#5F6B76'><i>Earlier plan</i>"
+                      "</td></tr>" + rows(earlier, True))
+        self.steps.setHtml(f"<table width='100%' cellspacing='0' cellpadding='3'>{table}</table>")
 
         self.first_edit.setText(contact.first_name or "")
         self.last_edit.setText(contact.last_name or "")

@@ -61,6 +61,8 @@ def test_pause_then_resume(qtbot, window, app):
     contact = contact_by_phone(app.ctx, CALLER)
     assert not contact.paused
     assert any(s.status == "scheduled" for s in steps_for(app.ctx, contact.id))
+    assert "Earlier plan" in panel.steps.toPlainText()
+    assert panel.step_entries[-1][2] == "cancelled"  # the replaced steps come last
 
 
 def test_mark_contacted_closes_task(qtbot, window, app):
