@@ -6,16 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 source installer/lib/debian-packages.sh
-PYTHON=${PYTHON:-python3}
-if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
-  echo "error: Python 3.11 or newer is needed; set PYTHON=/path/to/python3.11" >&2
-  exit 1
-fi
-EXTRA=()
-if ! "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null; then
-  EXTRA+=(python3-venv)
-fi
-install_missing_packages "${QT_PACKAGES[@]}" "${EXTRA[@]}"
+require_python
+install_missing_packages "${QT_PACKAGES[@]}" "${PYTHON_PACKAGES[@]}"
 if [ ! -x .venv/bin/missed-call-desk ]; then
   "$PYTHON" -m venv .venv
   .venv/bin/python -m pip install -q --upgrade pip

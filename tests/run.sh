@@ -5,17 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 source installer/lib/debian-packages.sh
-PYTHON=${PYTHON:-python3}
-if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
-  echo "error: Python 3.11 or newer is needed; set PYTHON=/path/to/python3.11" >&2
-  exit 1
-fi
-EXTRA=()
-if ! "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null; then
-  EXTRA+=(python3-venv)
-fi
+require_python
 # A virtual screen and PulseAudio for the recorder tests, beside Qt's libraries.
-install_missing_packages xvfb xauth pulseaudio pulseaudio-utils "${QT_PACKAGES[@]}" "${EXTRA[@]}"
+install_missing_packages xvfb xauth pulseaudio pulseaudio-utils "${QT_PACKAGES[@]}" "${PYTHON_PACKAGES[@]}"
 
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv

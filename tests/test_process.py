@@ -115,7 +115,7 @@ inquiry = [
 """
 
 
-def test_sigkill_mid_send_loses_nothing_and_sends_nothing_twice(tmp_path, twilio_api):
+def test_sigkill_mid_send_no_loss_or_repeat(tmp_path, twilio_api):
     from tests.conftest import twilio_env
     from tests.standins.twilio_api import Failure
 
@@ -132,9 +132,9 @@ def test_sigkill_mid_send_loses_nothing_and_sends_nothing_twice(tmp_path, twilio
         assert result.returncode == 0, result.stderr
         twilio_api.wait_for_messages(2, timeout=20)
     finally:
-        process.kill()  # SIGKILL while the second request waits for Twilio's answer
+        process.kill()  # SIGKILL while the second request waits for Twilio's response
         process.wait(timeout=10)
-    assert len(twilio_api.sent()) == 1  # the stand-in never answered the second one
+    assert len(twilio_api.sent()) == 1  # the stand-in never responded to the second one
 
     process = start_headless(tmp_path, port, env=env)
     try:

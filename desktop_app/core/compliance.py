@@ -22,7 +22,7 @@ CARRIER_CONFIRMED_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL",
 
 # Inside a sentence, these words clearly ask to stop messages.
 _STRONG_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "OPTOUT", "REVOKE"})
-# These also have everyday meanings ("cancel my appointment", "end of the month"); inside a
+# These also have everyday meanings ("cancel my appointment", "end of the month"). Inside a
 # sentence they opt out only next to a word about messages or contact, or in a very short
 # message.
 _WEAK_WORDS = frozenset({"CANCEL", "END", "QUIT"})
@@ -33,7 +33,7 @@ _MESSAGING_WORDS = frozenset({"TEXT", "TEXTS", "TEXTING", "MESSAGE", "MESSAGES",
 _NEGATIONS = frozenset({"DONT", "DON'T", "NOT", "NEVER", "DO NOT", "CANT", "CAN'T",
                         "WONT", "WON'T", "DIDNT", "DIDN'T", "SHOULDNT", "SHOULDN'T"})
 # Words that may stand beside a weak keyword in a short message that is still an opt-out
-# ("cancel please", "quit it"); any other word ("cancel my appointment") makes it a reply.
+# ("cancel please", "quit it"). Any other word ("cancel my appointment") makes it a reply.
 _FILLER_WORDS = frozenset({"PLEASE", "PLS", "PLZ", "NOW", "IT", "THIS", "THAT", "ALL", "ME",
                            "THANKS", "THANK", "YOU", "OK", "OKAY", "NO", "JUST"})
 _OPT_OUT_PHRASES = (
@@ -49,7 +49,7 @@ _OPT_OUT_PHRASES = (
 class Classification:
     """What an inbound text means for compliance.
 
-    kind: opt_out, opt_in, help or reply. `flag` asks a person to read the message;
+    kind: opt_out, opt_in, help or reply. `flag` means a person should read the message.
     `keyword` is the matched word when the whole message was a keyword.
     """
 

@@ -60,9 +60,9 @@ class Context:
     tunnel_url: str | None = None
     # Filled by the app: hands an outbound job to the sending queue.
     outbox: object | None = None
-    # Filled by the app: asks the scheduler to wake at a time (callable(datetime)).
+    # Filled by the app: schedules a wake-up of the dispatcher (callable(datetime)).
     wake_at: Callable | None = None
-    # Filled by the app: processes stored webhook events after their answer is sent.
+    # Filled by the app: processes stored webhook events after their response is sent.
     processor: object | None = None
 
     def __post_init__(self) -> None:
@@ -75,7 +75,7 @@ class Context:
     # -- public URL -----------------------------------------------------------------------
 
     def public_url(self) -> str | None:
-        """The https base URL providers call (MCD_PUBLIC_URL, else the tunnel), or None."""
+        """Return the https base URL providers call (MCD_PUBLIC_URL, else the tunnel), or None."""
         configured = self.environ.get("MCD_PUBLIC_URL")
         if configured:
             return configured.rstrip("/")
@@ -129,7 +129,7 @@ class Context:
         return SandboxSms(provider, f"no {provider} credentials")
 
     def channel_ready(self, channel: str) -> tuple[bool, str]:
-        """Whether a channel can take a send now (sandbox counts), and why not."""
+        """Return whether a channel can take a send now (sandbox counts), and why not."""
         if channel == "sms":
             return True, ""
         factory = _CHANNEL_CHECKS.get(channel)
@@ -143,7 +143,7 @@ class Context:
         return check(self, session, contact, step) if check is not None else None
 
     def channel_sender(self, channel: str):
-        """The sender for a channel other than SMS (object with send(job) -> SendResult)."""
+        """Return the sender for a channel other than SMS (object with send(job) -> SendResult)."""
         factory = _CHANNEL_SENDERS.get(channel)
         return factory(self) if factory is not None else None
 
@@ -179,8 +179,10 @@ def register_channel(channel: str, check: Callable[[Context], tuple[bool, str]],
                      sender: Callable[[Context], object],
                      step_check: Callable[[Context, object, object, object], str | None] | None = None
                      ) -> None:
-    """Make a channel other than SMS sendable: `check` says whether it is ready (sandbox
-    counts as ready) and why not; `sender(context)` returns an object with send(job).
+    """Make a channel other than SMS sendable.
+
+    `check(context)` returns whether the channel is ready (sandbox counts as ready) and why
+    not. `sender(context)` returns an object with send(job).
 
     `step_check(context, session, contact, step)`, when given, runs with the sequence gates
     before every send and returns a reason to skip that one step, or None. The sender may
@@ -194,7 +196,8 @@ def register_channel(channel: str, check: Callable[[Context], tuple[bool, str]],
 
 
 # Called after each committed missed-call decision: hook(context, contact_id, call_id).
-# Hooks must return quickly (queue work for a thread); the first text never waits on them.
+# The first text is queued before the hooks run, but a hook runs in the database writer
+# thread, so it must only queue work for a thread of its own and return.
 _MISS_HOOKS: list[Callable[[Context, int, int], None]] = []
 
 

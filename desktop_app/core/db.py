@@ -43,7 +43,7 @@ def _to_2(conn) -> None:
                          "(call_id, status, delivery_status, detail) WHERE name = 'first_text'")
 
 
-# What reaches each schema version from the one before: SQL text or a callable(conn).
+# Migrations to each schema version from the one before: SQL text or a callable(conn).
 MIGRATIONS: dict[int, tuple] = {2: (_to_2,)}
 DB_FILENAME = "missed-call-desk.sqlite3"
 BUSY_TIMEOUT_MS = 5000
@@ -233,7 +233,7 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Session]:
-        """A session for reads; any thread may use one."""
+        """Open a session for reads; any thread may use one."""
         with Session(self.engine, expire_on_commit=False) as session:
             yield session
 
@@ -252,8 +252,11 @@ class Database:
         return self._writer.submit(self._run_write, fn, args, kwargs, priority=priority)
 
     def run_in_writer(self, fn: Callable[[], T], priority: int = URGENT) -> Future:
-        """Run fn() in the writer thread; inside it, write() runs inline, so one call can
-        commit several transactions in a row without other writes in between."""
+        """Run fn() in the writer thread.
+
+        Inside it, write() runs inline, so one call can commit several transactions in a row
+        without other writes in between.
+        """
         if self._closed:
             raise StorageError("the database is closed")
         return self._writer.submit(fn, priority=priority)

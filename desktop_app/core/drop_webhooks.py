@@ -44,6 +44,17 @@ async def _read_body(request: Request) -> bytes | Response:
     return b"".join(chunks)
 
 
+def _json_object(text: str) -> dict:
+    """Parse a JSON object; raise ValueError (JSONDecodeError is one) for anything else."""
+    try:
+        data = json.loads(text)
+    except RecursionError:
+        raise ValueError("the JSON body is nested too deeply") from None
+    if not isinstance(data, dict):
+        raise ValueError("the body is not a JSON object")
+    return data
+
+
 class DropHooks:
     """The /media, /dropcowboy and /drops endpoints; results are applied in the writer thread."""
 
@@ -147,12 +158,7 @@ class DropHooks:
         text = raw.decode("utf-8", "replace")
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         try:
-            try:
-                event = json.loads(text)
-            except RecursionError:
-                raise ValueError("the JSON body is nested too deeply") from None
-            if not isinstance(event, dict):
-                raise ValueError("the body is not a JSON object")
+            event = _json_object(text)
             event_id = str(event.get("event_id") or "").strip()
             if not event_id or len(event_id) > 100:
                 raise ValueError("missing event_id")
@@ -194,12 +200,7 @@ class DropHooks:
         text = raw.decode("utf-8", "replace")
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         try:
-            try:
-                body = json.loads(text)
-            except RecursionError:
-                raise ValueError("the JSON body is nested too deeply") from None
-            if not isinstance(body, dict):
-                raise ValueError("the body is not a JSON object")
+            body = _json_object(text)
             foreign_id = str(body.get("foreign_id") or "").strip()
             status = str(body.get("status") or "").lower()
             if not foreign_id or status not in ("success", "failure"):

@@ -67,7 +67,7 @@ class LoanOfficer(SQLModel, table=True):
 
 
 class Route(SQLModel, table=True):
-    """One number the brokerage owns: which LO answers it and which lead source it carries."""
+    """One number the brokerage owns: the LO who takes its calls and the lead source it carries."""
 
     id: Optional[int] = Field(default=None, primary_key=True)
     dialed: str = Field(index=True, unique=True)  # E.164
@@ -230,7 +230,7 @@ class Message(SQLModel, table=True):
 
 
 class InboundEvent(SQLModel, table=True):
-    """Every webhook request as it arrived, stored before the app answers it."""
+    """Every webhook request as it arrived, stored before the app responds to it."""
 
     __tablename__ = "inbound_event"
 

@@ -83,7 +83,7 @@ class SecretStore:
         return CREDENTIALS[name][0]
 
     def source(self, name: str) -> str:
-        """Where the value comes from: env, keyring or missing."""
+        """Return where the value comes from: env, keyring or missing."""
         if self._environ.get(self.env_name(name)):
             return "env"
         return "keyring" if self._from_keyring(name) else "missing"
@@ -129,13 +129,13 @@ class SecretStore:
                 except keyring.errors.PasswordDeleteError:
                     pass
         except keyring.errors.KeyringError as exc:
-            raise SecretStoreError(f"the keyring refused to store {name}: {exc}") from exc
+            raise SecretStoreError(f"storing {name} in the keyring failed: {exc}") from exc
         with self._lock:
             self._cache[name] = value or None
         log.info("Stored credential %s in the keyring", name)
 
     def in_keyring(self, name: str) -> bool:
-        """Whether the keyring contains a value, even one that an environment variable overrides."""
+        """Return whether the keyring has a value, even one an environment variable overrides."""
         return bool(self._from_keyring(name))
 
     def describe(self, name: str) -> str:

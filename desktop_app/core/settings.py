@@ -127,25 +127,20 @@ DEFAULT_BUSINESS_HOURS = {
     "thu": "08:30-17:30", "fri": "08:30-17:30", "sat": "", "sun": "",
 }
 
-# Offsets are minutes after the missed call; SPEC defaults: SMS now, drop +1 h, email +4 h,
-# SMS +24 h, nurture +3 d and +7 d.
+# Offsets are minutes after the missed call: a text now, a voicemail drop at +1 h, an email at
+# +4 h, a text at +24 h, then a nurture text at +3 d and email at +7 d. Inquiry and hot calls
+# start with the same steps; hot calls differ in who gets the task.
+_STANDARD_SEQUENCE = [
+    {"name": "first_text", "channel": "sms", "template": "first_text", "offset_minutes": 0},
+    {"name": "voicemail_drop", "channel": "voicemail", "template": "voicemail_drop", "offset_minutes": 60},
+    {"name": "email_4h", "channel": "email", "template": "email_4h", "offset_minutes": 240},
+    {"name": "sms_24h", "channel": "sms", "template": "sms_24h", "offset_minutes": 1440},
+    {"name": "nurture_3d", "channel": "sms", "template": "nurture_3d", "offset_minutes": 4320},
+    {"name": "nurture_7d", "channel": "email", "template": "nurture_7d", "offset_minutes": 10080},
+]
 DEFAULT_SEQUENCES = {
-    "inquiry": [
-        {"name": "first_text", "channel": "sms", "template": "first_text", "offset_minutes": 0},
-        {"name": "voicemail_drop", "channel": "voicemail", "template": "voicemail_drop", "offset_minutes": 60},
-        {"name": "email_4h", "channel": "email", "template": "email_4h", "offset_minutes": 240},
-        {"name": "sms_24h", "channel": "sms", "template": "sms_24h", "offset_minutes": 1440},
-        {"name": "nurture_3d", "channel": "sms", "template": "nurture_3d", "offset_minutes": 4320},
-        {"name": "nurture_7d", "channel": "email", "template": "nurture_7d", "offset_minutes": 10080},
-    ],
-    "hot": [
-        {"name": "first_text", "channel": "sms", "template": "first_text", "offset_minutes": 0},
-        {"name": "voicemail_drop", "channel": "voicemail", "template": "voicemail_drop", "offset_minutes": 60},
-        {"name": "email_4h", "channel": "email", "template": "email_4h", "offset_minutes": 240},
-        {"name": "sms_24h", "channel": "sms", "template": "sms_24h", "offset_minutes": 1440},
-        {"name": "nurture_3d", "channel": "sms", "template": "nurture_3d", "offset_minutes": 4320},
-        {"name": "nurture_7d", "channel": "email", "template": "nurture_7d", "offset_minutes": 10080},
-    ],
+    "inquiry": [dict(step) for step in _STANDARD_SEQUENCE],
+    "hot": [dict(step) for step in _STANDARD_SEQUENCE],
     "accidental": [
         {"name": "email_4h", "channel": "email", "template": "email_4h", "offset_minutes": 240},
     ],

@@ -39,7 +39,7 @@ class SimulationResult:
 
 
 def random_caller() -> str:
-    """A fictional 555-01xx number (valid to phonenumbers, never a real subscriber)."""
+    """Return a fictional 555-01xx number (valid to phonenumbers, never a real subscriber)."""
     area = random.choice(["212", "312", "303", "602", "213", "808", "646", "415"])
     return f"+1{area}5550{random.randint(100, 199)}"
 
@@ -59,8 +59,8 @@ def send_test_call(*, port: int, signing_key: str, caller: str | None = None,
     """Send /twilio/voice, then /twilio/dial-action if the TwiML dialed, then the final
     /twilio/call-status, each signed the way Twilio signs them.
 
-    `base_url` is the URL the app checks signatures against; by default it is read from
-    the app's /health (its public URL) or else the loopback URL itself.
+    `base_url` is the URL the app checks signatures against. By default it comes from the
+    app's /health (its public URL), else it is the loopback URL itself.
     Raises phones.InvalidPhoneNumber for an impossible caller or dialed number.
     """
     caller_e164 = phones.normalize(caller) if caller else random_caller()
@@ -109,7 +109,7 @@ def send_test_call(*, port: int, signing_key: str, caller: str | None = None,
 
         voice = post("/twilio/voice", {**common, "CallStatus": "ringing"})
         if voice.status_code >= 300:
-            raise SimulationError(f"/twilio/voice answered HTTP {voice.status_code}: {voice.text.strip()}")
+            raise SimulationError(f"/twilio/voice returned HTTP {voice.status_code}: {voice.text.strip()}")
         if "<Dial" in voice.text:
             post("/twilio/dial-action", {
                 **common, "CallStatus": "in-progress", "DialCallStatus": "no-answer",

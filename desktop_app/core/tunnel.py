@@ -139,11 +139,12 @@ def _record_agent(data_dir: Path, pid: int, path: Path) -> None:
 def end_stale_agent(data_dir: Path, timeout: float = 5.0) -> str | None:
     """End the agent an earlier run of this app started and left behind, and describe it.
 
-    It is ended rather than reused: this app cannot read the old agent's log or notice its
-    exit, the old agent may run with an old authtoken, region or listener port, and ngrok's
-    free plan allows one agent session per authtoken, so a live leftover would make the new
-    agent fail with ERR_NGROK_108. Only the process named in our pid file is touched, and only
-    while its start time and command line still match (a reused pid is left alone).
+    It is ended rather than reused, for three reasons. This app cannot read the old agent's
+    log or notice its exit. The old agent may run with an old authtoken, region or listener
+    port. And ngrok's free plan allows one agent session per authtoken, so a live leftover
+    would make the new agent fail with ERR_NGROK_108. Only the process named in our pid file
+    is touched, and only while its start time and command line still match (a reused pid is
+    left alone).
     """
     import psutil  # noqa: PLC0415
 
@@ -626,7 +627,7 @@ class Tunnel:
                 log.warning("The ngrok agent (pid %d) did not exit on request; killing it",
                             agent.proc.pid)
         if config is not None:
-            # Also ends an agent still starting: pyngrok holds it until it reports ready.
+            # Also ends an agent still starting: pyngrok keeps it until it reports ready.
             self._kill_started_agent(config.ngrok_path, self._children_before)
             ngrok_process.kill_process(config.ngrok_path)
         _pid_file(self.ctx.data_dir).unlink(missing_ok=True)

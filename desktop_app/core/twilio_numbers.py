@@ -58,7 +58,7 @@ def _client(ctx):
 
 
 def list_owned(ctx) -> list[OwnedNumber]:
-    """Every phone number on the account, sorted by number. Raises ProviderError or NotConfigured."""
+    """List every phone number on the account, sorted by number. Raises ProviderError or NotConfigured."""
     client, http = _client(ctx)
     try:
         records = client.incoming_phone_numbers.list(limit=1000)
@@ -85,8 +85,8 @@ def wire(ctx, public_url: str, phones_to_wire: list[str] | None = None) -> list[
     """Point each number's voice URL, status callback and messaging URL at `public_url`.
 
     Only fields that differ are updated. `phones_to_wire` limits it to those numbers
-    (E.164); by default every number in the routing table that the account owns is wired,
-    or every owned number when the routing table is empty. Returns what changed.
+    (E.164). By default it wires every routed number the account owns, or every owned
+    number when the routing table is empty. Returns what changed.
     """
     if not public_url.startswith("https://"):
         raise ValueError(f"{public_url!r} is not an https URL; Twilio needs a public https address")

@@ -102,7 +102,7 @@ def signing_url(ctx, request: Request) -> str:
 
 
 async def read_text_body(request: Request, reject=None) -> str | Response:
-    """The request body as UTF-8 text, at most MAX_BODY_BYTES, or the error response.
+    """Read the request body as UTF-8 text of at most MAX_BODY_BYTES, or return the error response.
 
     `reject(request, status, reason)` builds the error (each provider logs its own way).
     """
@@ -142,7 +142,7 @@ async def read_request(ctx, request: Request) -> ParsedRequest | Response:
     validator = RequestValidator(ctx.twilio_signing_key())
 
     # The signature is checked before anything else is parsed, so unsigned input never
-    # reaches a parser; a request the library cannot even check is treated as unsigned.
+    # reaches a parser. A request the library cannot even check counts as unsigned.
     if request.method == "GET":
         signed_params: object = {}
     elif content_type == "application/json":
@@ -217,7 +217,7 @@ MAX_CALL_SECONDS = 24 * 60 * 60
 
 
 def _count(params: MultiParams, name: str, maximum: int, unit: str) -> int | None:
-    """A whole number in ASCII digits, at most `maximum`; None when absent."""
+    """Return a whole number in ASCII digits, at most `maximum`, or None when absent."""
     value = (params.get(name) or "").strip()
     if not value:
         return None
@@ -327,7 +327,7 @@ def parse_screen(p: MultiParams) -> ScreenEvent:
 
 
 def apply_screen(uow, ctx, event: ScreenEvent, duplicate: bool) -> WebhookReply:
-    """The LO's phone answered the forwarded call: ask for a key press before connecting."""
+    """Ask the LO to press a key before the forwarded call connects (a greeting cannot)."""
     call = calls.get_call(uow.session, "twilio", event.parent_sid)
     who = phones.format_national(call.caller) if call is not None and call.caller else "a caller"
     response = VoiceResponse()

@@ -313,7 +313,13 @@ class TemplatesDialog(QDialog):
         self._loading_text = False
         self.subject.setVisible(email)
         self.subject_label.setVisible(email)
-        self.body_label.setText("Body" if email else ("Label" if template.channel == "voicemail" else "Text"))
+        if email:
+            label = "Body"
+        elif template.channel == "voicemail":
+            label = "Label"
+        else:
+            label = "Text"
+        self.body_label.setText(label)
         self.title.setText(f"{template.name} \u2013 {CHANNEL_LABELS.get(template.channel, template.channel)}")
         self.description.setText(template.description)
         self.dirty = False

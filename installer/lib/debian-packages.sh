@@ -16,6 +16,20 @@ install_missing_packages() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
 }
 
+# Stop unless $PYTHON (default python3) is 3.11 or newer. Sets PYTHON_PACKAGES to the Debian
+# packages its venv module still needs (python3-venv where ensurepip is missing).
+require_python() {
+  PYTHON=${PYTHON:-python3}
+  if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+    echo "error: Python 3.11 or newer is needed; set PYTHON=/path/to/python3.11" >&2
+    exit 1
+  fi
+  PYTHON_PACKAGES=()
+  if ! "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null; then
+    PYTHON_PACKAGES+=(python3-venv)
+  fi
+}
+
 # Qt's system libraries for a window (and QtMultimedia's PulseAudio client).
 QT_PACKAGES=(
   libxkbcommon0 libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0

@@ -1,6 +1,6 @@
 """A stand-in for Twilio's REST API on 127.0.0.1: the same paths, auth, JSON and error bodies.
 
-It records every request, can be told to fail the next requests in Twilio's own ways
+It records every request, can be set to fail the next requests in Twilio's own ways
 (429/20429 with Retry-After, 5xx, 21610, a hang, a dropped connection) and can post
 signed delivery callbacks back to the app the way Twilio does.
 """
@@ -43,7 +43,7 @@ class Recorded:
 
 @dataclass
 class Failure:
-    """One scripted answer: an HTTP error in Twilio's JSON shape, a hang or a dropped socket."""
+    """One scripted failure: an HTTP error in Twilio's JSON shape, a hang or a dropped socket."""
 
     status: int = 500
     code: int | None = None
@@ -51,7 +51,7 @@ class Failure:
     retry_after: str | None = None
     hang: float = 0.0
     drop: bool = False
-    create_anyway: bool = False  # accept the message, then fail the answer (lost response)
+    create_anyway: bool = False  # accept the message, then fail the response (lost response)
 
 
 @dataclass
@@ -157,7 +157,7 @@ class TwilioStandIn:
                 self._arrived.wait(remaining)
 
     def fail_next(self, *failures: Failure) -> None:
-        """Answer the next message requests with these failures, in order."""
+        """Fail the next message requests with these failures, in order."""
         with self._lock:
             self.failures.extend(failures)
 

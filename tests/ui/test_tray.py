@@ -150,7 +150,8 @@ def test_closing_hides_to_tray_with_a_hint_once(qtbot, host, app):
     assert not QApplication.instance().quitOnLastWindowClosed()
     window.close()
     assert not window.isVisible()
-    assert window.quit_calls == 0 and window.questions == []
+    assert window.quit_calls == 0
+    assert window.questions == []
     assert [s[1] for s in window.tray.shown] == [HINT_TITLE]
     wait_until(lambda: app.ctx.settings.get("ui.tray_hint_shown"))
 
